@@ -1,0 +1,80 @@
+"""The one error family of doit-ollama.
+
+Inner layers raise these; the edges (task actions, the command line) turn them into one
+clear message and an exit code. Anything else escaping is a bug.
+
+    DoitOllamaError
+     +-- ModelfileError     a Modelfile Ollama would reject (keeps Ollama's text, line, path)
+     +-- ModelNameError     a model name Ollama would reject (says which part)
+     +-- ConfigError        [tool.doit-ollama] or the models/ layout is wrong
+     +-- LockError          lock/models.lock is unreadable or malformed
+     +-- ServerError        the Ollama server failed, refused or could not be reached
+     +-- BuildRefused       the build would break a rule (a released tag changed, ...)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BuildRefused",
+    "ConfigError",
+    "DoitOllamaError",
+    "LockError",
+    "ModelNameError",
+    "ModelfileError",
+    "ServerError",
+]
+
+
+class DoitOllamaError(Exception):
+    """Base of every error a user can cause; str() is the whole message."""
+
+
+class ModelfileError(DoitOllamaError):
+    """A Modelfile that Ollama's parser or `ollama create` would reject.
+
+    `.msg` is Ollama's own text, `.line` the 1-based line (None for whole-file errors
+    such as `no FROM line`), `.path` the file when it was loaded from one.
+    """
+
+    def __init__(self, msg: str, line: int | None = None, path: str | None = None):
+        self.msg = msg
+        self.line = line
+        self.path = path
+        super().__init__(msg)
+
+    def with_path(self, path: str) -> ModelfileError:
+        """A copy of this error that names the file it came from."""
+        return type(self)(self.msg, self.line, path)
+
+    def __str__(self) -> str:
+        where = self.path or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        return f"{where}: {self.msg}" if where else self.msg
+
+
+class ModelNameError(DoitOllamaError):
+    """A model name that Ollama would refuse."""
+
+
+class ConfigError(DoitOllamaError):
+    """Project configuration or repository layout that cannot be used."""
+
+
+class LockError(DoitOllamaError):
+    """lock/models.lock cannot be read or has the wrong shape."""
+
+
+class ServerError(DoitOllamaError):
+    """The Ollama server failed, refused a request or could not be reached."""
+
+    def __init__(self, msg: str, *, host: str | None = None, model: str | None = None,
+                 status: int | None = None):
+        self.host = host
+        self.model = model
+        self.status = status
+        super().__init__(msg)
+
+
+class BuildRefused(DoitOllamaError):
+    """The build stopped because going on would break one of the build's rules."""
