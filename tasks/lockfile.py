@@ -1,0 +1,294 @@
+"""lock/models.lock: what was built, from which inputs, with which digest.
+
+The lock is TOML written with tomli-w. `render` is pure and deterministic (sorted keys, no
+timestamps, no absolute paths, no host names), so two machines that build the same thing
+write the same bytes. `update` is the only writer: it takes a file lock, re-reads the lock,
+applies one change and replaces the file atomically, so parallel builds never lose an entry
+and a killed build never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import tomli_w
+from filelock import FileLock, Timeout
+
+from .errors import LockError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "LOCK_VERSION",
+    "BaseRef",
+    "ChannelEntry",
+    "Lock",
+    "ModelEntry",
+    "parse",
+    "read",
+    "render",
+    "update",
+    "write_atomic",
+]
+
+LOCK_VERSION: Final = 1
+HEADER: Final = (
+    "# This file is written by doit-ollama (`doit build`). Do not edit it by hand.\n"
+    "# Check it with `doit verify`; see docs/lock-format.md for every field.\n"
+)
+_DIGEST: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
+# How long a build waits for another process that is writing the lock.
+LOCK_WAIT_SECONDS: Final = 60.0
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """The model a tag is built FROM, and the manifest digest it had."""
+
+    name: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One built model tag."""
+
+    modelfile: str  # repository-relative, forward slashes
+    inputs: str  # sha256 of the canonical create request
+    digest: str  # manifest digest the server reported after create
+    ollama: str  # version of the server that built it
+    fields: Mapping[str, str] = field(default_factory=dict)  # per-field fingerprints
+    files: Mapping[str, str] = field(default_factory=dict)  # local path -> blob digest
+    base: BaseRef | None = None
+
+
+@dataclass(frozen=True)
+class ChannelEntry:
+    """A channel tag (e.g. `my-bot:prod`) pointing at a version."""
+
+    target: str
+    digest: str
+    tested: bool = True  # False when promoted with an explicit override
+    reason: str = ""  # the override's reason, recorded when tested is False
+
+
+@dataclass
+class Lock:
+    """The whole lock: model entries and channels, keyed by display name."""
+
+    models: dict[str, ModelEntry] = field(default_factory=dict)
+    channels: dict[str, ChannelEntry] = field(default_factory=dict)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line of the table header for `key` (models or channels), for error messages."""
+    pattern = re.compile(r'^\s*\[\s*(models|channels)\s*\.\s*"' + re.escape(key) + r'"')
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None
+
+
+class _Reader:
+    """Checks the shape of a decoded lock, with errors that name the file and line."""
+
+    def __init__(self, text: str, path: str):
+        self.text = text
+        self.path = path
+
+    def fail(self, message: str, key: str | None = None) -> LockError:
+        line = _line_of(self.text, key) if key else None
+        where = f"{self.path}:{line}" if line else self.path
+        return LockError(
+            f"{where}: {message}\n"
+            f"  The lock is not valid; it was left untouched. Restore it from git "
+            f"(`git checkout -- {self.path}`) or delete it and run `doit build` to write it again."
+        )
+
+    def string(self, table: Mapping[str, Any], name: str, key: str, *, digest: bool = False,
+               required: bool = True) -> str:
+        value = table.get(name)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str):
+            problem = "is missing" if value is None else f"must be a string, not {type(value).__name__}"
+            raise self.fail(f"{key!r}: field {name!r} {problem}", key)
+        if digest and not _DIGEST.match(value):
+            raise self.fail(f"{key!r}: field {name!r} must look like sha256:<64 hex digits>, got {value!r}", key)
+        return value
+
+    def digest_map(self, table: Mapping[str, Any], name: str, key: str) -> dict[str, str]:
+        value = table.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(f"{key!r}: field {name!r} must be a table", key)
+        return {k: self.string(value, k, key, digest=True) for k in value}
+
+    def model(self, key: str, table: Any) -> ModelEntry:
+        if not isinstance(table, dict):
+            raise self.fail(f"models.{key!r} must be a table", key)
+        base = None
+        if "base" in table:
+            raw = table["base"]
+            if not isinstance(raw, dict):
+                raise self.fail(f"{key!r}: field 'base' must be a table with name and digest", key)
+            base = BaseRef(self.string(raw, "name", key), self.string(raw, "digest", key, digest=True))
+        return ModelEntry(
+            modelfile=self.string(table, "modelfile", key),
+            inputs=self.string(table, "inputs", key, digest=True),
+            digest=self.string(table, "digest", key, digest=True),
+            ollama=self.string(table, "ollama", key),
+            fields=self.digest_map(table, "fields", key),
+            files=self.digest_map(table, "files", key),
+            base=base,
+        )
+
+    def channel(self, key: str, table: Any) -> ChannelEntry:
+        if not isinstance(table, dict):
+            raise self.fail(f"channels.{key!r} must be a table", key)
+        tested = table.get("tested", True)
+        if not isinstance(tested, bool):
+            raise self.fail(f"{key!r}: field 'tested' must be true or false", key)
+        return ChannelEntry(
+            target=self.string(table, "target", key),
+            digest=self.string(table, "digest", key, digest=True),
+            tested=tested,
+            reason=self.string(table, "reason", key, required=False),
+        )
+
+
+def parse(data: bytes, path: str = "lock/models.lock") -> Lock:
+    """Decode and check lock bytes; raise LockError naming the file and line."""
+    reader = _Reader("", path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise reader.fail(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    reader.text = text
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        message = str(exc)
+        raise LockError(
+            f"{path}{':' + str(line) if line else ''}: invalid TOML: {message}\n"
+            f"  The lock was left untouched. Restore it from git (`git checkout -- {path}`) "
+            "or delete it and run `doit build` to write it again."
+        ) from None
+    version = doc.get("version")
+    if version != LOCK_VERSION:
+        if isinstance(version, int) and version > LOCK_VERSION:
+            raise reader.fail(
+                f"lock version {version} is newer than this doit-ollama understands "
+                f"(version {LOCK_VERSION}); upgrade doit-ollama"
+            )
+        raise reader.fail(f"'version' must be {LOCK_VERSION}, got {version!r}")
+    unknown = sorted(set(doc) - {"version", "models", "channels"})
+    if unknown:
+        raise reader.fail(f"unknown top-level key(s): {', '.join(unknown)}")
+    models = doc.get("models", {})
+    channels = doc.get("channels", {})
+    if not isinstance(models, dict) or not isinstance(channels, dict):
+        raise reader.fail("'models' and 'channels' must be tables")
+    return Lock(
+        models={key: reader.model(key, value) for key, value in models.items()},
+        channels={key: reader.channel(key, value) for key, value in channels.items()},
+    )
+
+
+def read(path: str | os.PathLike[str]) -> Lock:
+    """Read the lock at `path`; a missing file is an empty lock."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return Lock()
+    except OSError as exc:
+        raise LockError(f"{path}: cannot read the lock: {exc.strerror}") from None
+    return parse(data, str(path))
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _model_table(entry: ModelEntry) -> dict[str, Any]:
+    table: dict[str, Any] = {
+        "modelfile": entry.modelfile,
+        "digest": entry.digest,
+        "inputs": entry.inputs,
+        "ollama": entry.ollama,
+    }
+    if entry.base is not None:
+        table["base"] = {"name": entry.base.name, "digest": entry.base.digest}
+    if entry.files:
+        table["files"] = dict(sorted(entry.files.items()))
+    if entry.fields:
+        table["fields"] = dict(sorted(entry.fields.items()))
+    return table
+
+
+def _channel_table(entry: ChannelEntry) -> dict[str, Any]:
+    table: dict[str, Any] = {"target": entry.target, "digest": entry.digest, "tested": entry.tested}
+    if entry.reason:
+        table["reason"] = entry.reason
+    return table
+
+
+def render(lock: Lock) -> bytes:
+    """The lock's bytes: deterministic, so equal locks are byte-identical."""
+    doc: dict[str, Any] = {"version": LOCK_VERSION}
+    if lock.models:
+        doc["models"] = {k: _model_table(lock.models[k]) for k in sorted(lock.models)}
+    if lock.channels:
+        doc["channels"] = {k: _channel_table(lock.channels[k]) for k in sorted(lock.channels)}
+    return (HEADER + tomli_w.dumps(doc)).encode("utf-8")
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace `path` with `data` so readers see the old or the new file, never a mix."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
+           guard: str | os.PathLike[str]) -> Lock:
+    """Re-read the lock under a file lock (`guard`), apply `change`, write it if it changed."""
+    Path(guard).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(guard), timeout=LOCK_WAIT_SECONDS):
+            before = Path(path).read_bytes() if Path(path).exists() else None
+            lock = parse(before, str(path)) if before is not None else Lock()
+            change(lock)
+            after = render(lock)
+            if after != before:
+                write_atomic(path, after)
+            return lock
+    except Timeout:
+        raise LockError(
+            f"{path}: another process held the lock for more than {LOCK_WAIT_SECONDS:.0f} s "
+            f"(guard file {guard}); is another build stuck? Stop it and try again."
+        ) from None
