@@ -1,0 +1,24 @@
+# Make front door of doit-ollama. Every target fails (non-zero) when the task underneath does.
+PYTHON ?= python3
+DOIT ?= doit
+LOCK := lock/models.lock
+
+.PHONY: test models verify lock-check status lint bench bench-quick demo
+
+test:  ## run the test suite
+	pytest
+
+models: $(LOCK)  ## build every stale model and update the lock
+
+# The lock is a real Make target: it is remade when any Modelfile changed.
+$(LOCK): $(shell find models -type f 2>/dev/null)
+	$(DOIT) build
+
+verify:  ## lock vs sources vs server; exit 1 on any difference
+	$(DOIT) verify
+
+lock-check:  ## lock vs sources only, no server needed (CI without Ollama)
+	$(DOIT) verify --offline
+
+status:  ## one line per model: up to date, stale and why, missing, drifted
+	$(DOIT) status
