@@ -51,7 +51,8 @@ class DigestCache:
         if self.path is None:
             return None
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        # A connection must not cross a fork (doit -n N starts worker processes).
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -60,6 +61,7 @@ class DigestCache:
                 " path TEXT PRIMARY KEY, identity TEXT NOT NULL, digest TEXT NOT NULL)"
             )
             self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
 
     @staticmethod

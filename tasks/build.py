@@ -1,0 +1,312 @@
+"""The build step of one model tag, and the comparison of its inputs with the lock.
+
+The decision follows the rules in docs/architecture.md:
+  * not in the lock                         -> create, then lock it;
+  * inputs and base equal to the lock       -> create only if the tag is missing on the
+                                               server or holds another digest, and the
+                                               result must equal the locked digest;
+  * inputs or base differ, tag mutable      -> create, then update the lock;
+  * inputs or base differ, tag released     -> refuse (BuildRefused) unless re-locking.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from . import lockfile
+from .errors import BuildRefused, ServerError
+from .hashing import DigestCache
+from .inputs import FIELDS, Inputs, gather
+from .lockfile import BaseRef, Lock, ModelEntry
+from .names import ModelName
+from .project import ModelSource, Project
+from .server import Progress, Server, Tag
+
+__all__ = ["Builder", "Change", "compare", "explain_mismatch", "short"]
+
+TagIndex = Mapping[tuple[str, str, str, str], Tag]
+
+
+def short(digest: str | None) -> str:
+    """A digest shortened for messages, like `ollama list` shows IDs."""
+    if not digest:
+        return "(none)"
+    return digest.replace("sha256:", "")[:12]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One input that differs from the lock: what, and the old and new values."""
+
+    what: str  # "system", "files: models/bot/x.gguf", "base", ...
+    old: str | None = None
+    new: str | None = None
+
+    def describe(self) -> str:
+        if self.what == "base":
+            return f"base model digest changed: {short(self.old)} -> {short(self.new)}"
+        if self.what.startswith("files: "):
+            path = self.what[len("files: "):]
+            if self.old is None:
+                return f"new local file {path}"
+            if self.new is None:
+                return f"local file {path} no longer used"
+            return f"local file {path} changed: {short(self.old)} -> {short(self.new)}"
+        if self.what == "base name":
+            return f"FROM changed: {self.old or '(a local file)'} -> {self.new or '(a local file)'}"
+        if self.what == "create request":
+            return "the create request changed"
+        label = {"from": "FROM", "parameters": "PARAMETERs", "messages": "MESSAGEs",
+                 "license": "LICENSE", "files": "model files", "adapters": "ADAPTER",
+                 "draft_files": "DRAFT"}.get(self.what, self.what.upper())
+        if self.old is None:
+            return f"{label} added"
+        if self.new is None:
+            return f"{label} removed"
+        return f"{label} changed"
+
+
+_FILE_FIELDS = ("files", "adapters", "draft_files")
+
+
+def compare(entry: ModelEntry, inputs: Inputs, base_digest: str | None) -> list[Change]:
+    """Every difference between a lock entry and the current inputs, in report order."""
+    changes: list[Change] = []
+    old_base = entry.base.name if entry.base else None
+    new_base = inputs.base.display if inputs.base else None
+    if (old_base is None) != (new_base is None) or (
+            old_base and new_base and not ModelName.parse(old_base).same(ModelName.parse(new_base))):
+        changes.append(Change("base name", old_base, new_base))
+    elif entry.base and base_digest and entry.base.digest != base_digest:
+        changes.append(Change("base", entry.base.digest, base_digest))
+    file_changes = [
+        Change(f"files: {path}", entry.files.get(path), inputs.files.get(path))
+        for path in sorted(set(entry.files) | set(inputs.files))
+        if entry.files.get(path) != inputs.files.get(path)
+    ]
+    changes += file_changes
+    if entry.inputs != inputs.inputs:
+        field_changes = [
+            Change(name, entry.fields.get(name), inputs.fields.get(name))
+            for name in FIELDS
+            if entry.fields.get(name) != inputs.fields.get(name)
+            and not (name in _FILE_FIELDS and file_changes)
+            and not (name == "from" and changes and changes[0].what == "base name")
+        ]
+        changes += field_changes
+        if not field_changes and not file_changes:
+            changes.append(Change("create request", entry.inputs, inputs.inputs))
+    return changes
+
+
+def explain_mismatch(name: str, entry: ModelEntry, inputs: Inputs, base_digest: str | None,
+                     server_version: str, got: str) -> str:
+    """Why a rebuild with the locked inputs gave another digest: the suspects, in order."""
+    suspects = [f"{name}: rebuilt with the locked inputs but got digest {short(got)}, "
+                f"the lock says {short(entry.digest)}. Suspects, most likely first:"]
+    if entry.base and base_digest and entry.base.digest != base_digest:
+        suspects.append(f"  - base {entry.base.name}: {short(entry.base.digest)} in the lock, "
+                        f"{short(base_digest)} on this server")
+    for path in sorted(set(entry.files) | set(inputs.files)):
+        if entry.files.get(path) != inputs.files.get(path):
+            suspects.append(f"  - local file {path}: {short(entry.files.get(path))} in the lock, "
+                            f"{short(inputs.files.get(path))} here")
+    if entry.ollama != server_version:
+        suspects.append(f"  - Ollama version: the lock was built by {entry.ollama}, this server "
+                        f"is {server_version}; Ollama versions may lay out models differently")
+    for change in compare(entry, inputs, base_digest):
+        if change.what not in ("base", "base name") and not change.what.startswith("files: "):
+            suspects.append(f"  - {change.describe()}")
+    if len(suspects) == 1:
+        suspects.append(f"  - none of the inputs differ and both servers run Ollama {server_version}: "
+                        "the server did not create this model deterministically (for example a GGUF "
+                        "rewritten by another llama.cpp build)")
+    suspects.append(f"  The lock was not changed. If the new digest is acceptable, re-lock it: "
+                    f"`doit build:{name} --relock`")
+    return "\n".join(suspects)
+
+
+@dataclass
+class Builder:
+    """Builds model tags of one project on one server and records them in the lock."""
+
+    project: Project
+    server: Server
+    cache: DigestCache
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    _version: str | None = None
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            self._version = self.server.version()
+        return self._version
+
+    # --- progress -----------------------------------------------------------------------
+
+    def _progress(self, name: str) -> Callable[[Progress], None]:
+        """A progress printer that shows statuses once and byte counts in 25% steps."""
+        seen: dict[str, int] = {}
+
+        def show(p: Progress) -> None:
+            if p.total and p.completed is not None and p.digest:
+                step = min(4, int(4 * p.completed / p.total)) if p.total else 4
+                key = f"{p.status}:{p.digest}"
+                if seen.get(key, -1) < step:
+                    seen[key] = step
+                    self.say(f"  {name}: {p.status} {_size(p.completed)}/{_size(p.total)} "
+                             f"({25 * step}%)")
+            elif p.status and p.status not in seen:
+                seen[p.status] = 0
+                self.say(f"  {name}: {p.status}")
+
+        return show
+
+    # --- steps --------------------------------------------------------------------------
+
+    def base_digest(self, name: str, base: ModelName, repo: Mapping[tuple[str, str, str, str], str],
+                    lock: Lock) -> str:
+        """The digest of the model `name` is built FROM; pull it if the server lacks it."""
+        tags = self.server.tags()
+        found = tags.get(base.key)
+        if found is not None:
+            return found.digest
+        if base.key in repo:
+            raise BuildRefused(
+                f"{name}: its base {base.display} is a model of this repository but is not on "
+                f"{self.server.url}; build it first: `doit build:{repo[base.key]}`"
+            )
+        self.say(f"{name}: pulling base model {base.display}")
+        self.server.pull(base.display, progress=self._progress(base.display))
+        found = self.server.tags().get(base.key)
+        if found is None:
+            raise ServerError(f"{name}: pulled {base.display} but {self.server.url} does not list it",
+                              host=self.server.url, model=name)
+        return found.digest
+
+    def upload(self, name: str, inputs: Inputs) -> None:
+        """Send each local file the server lacks (HEAD first, streamed)."""
+        for local in inputs.local:
+            if self.server.has_blob(local.digest):
+                continue
+            self.say(f"{name}: uploading {local.relpath} ({_size(local.path.stat().st_size)})")
+            self.server.upload_blob(local.path, local.digest, model=name,
+                                    progress=self._progress(name))
+
+    def create(self, name: str, inputs: Inputs) -> str:
+        """Create the tag from the inputs and return the digest the server reports for it."""
+        self.upload(name, inputs)
+        self.server.create(name, inputs.request, progress=self._progress(name))
+        tag = self.server.tags().get(ModelName.parse(name).key)
+        if tag is None:
+            raise ServerError(f"{name}: created, but {self.server.url} does not list it",
+                              host=self.server.url, model=name)
+        return tag.digest
+
+    def record(self, name: str, entry: ModelEntry) -> None:
+        """Write one lock entry (merged under the file lock)."""
+
+        def change(lock: Lock) -> None:
+            lock.models[name] = entry
+
+        lockfile.update(self.project.lock_path, change, self.project.lock_guard)
+
+    def build(self, source: ModelSource, *, relock: bool = False,
+              repo: Mapping[tuple[str, str, str, str], str] | None = None) -> dict[str, str]:
+        """Bring one model tag to its locked state (or lock it); return doit's saved values."""
+        name = source.display
+        inputs = gather(self.project, source, self.cache.digest)
+        for warning in inputs.warnings:
+            self.say(f"{name}: warning: {source.relpath}: {warning}")
+        lock = lockfile.read(self.project.lock_path)
+        entry = lock.models.get(name)
+        base_digest = None
+        if inputs.base is not None:
+            base_digest = self.base_digest(name, inputs.base, repo or {}, lock)
+        current = self.server.tags().get(source.name.key)
+        new_entry = ModelEntry(
+            modelfile=source.relpath,
+            inputs=inputs.inputs,
+            digest="",
+            ollama="",
+            fields=inputs.fields,
+            files=inputs.files,
+            base=BaseRef(inputs.base.display, base_digest) if inputs.base and base_digest else None,
+        )
+
+        if entry is None:
+            self.say(f"{name}: creating (not in the lock yet)")
+            digest = self.create(name, inputs)
+            self.record(name, _with(new_entry, digest, self.version))
+            self.say(f"{name}: locked at {short(digest)}")
+            return {"inputs": inputs.inputs, "digest": digest}
+
+        changes = compare(entry, inputs, base_digest)
+        if changes and not (relock or self.project.is_mutable(source.name)):
+            raise BuildRefused(_refusal(name, source, changes, self.project))
+
+        if not changes:
+            if current is not None and current.digest == entry.digest:
+                if entry.modelfile != source.relpath:
+                    self.record(name, _replace_path(entry, source.relpath))
+                self.say(f"{name}: up to date ({short(entry.digest)})")
+                return {"inputs": entry.inputs, "digest": entry.digest}
+            why = "missing on the server" if current is None else (
+                f"the server holds {short(current.digest)}, the lock {short(entry.digest)}")
+            self.say(f"{name}: restoring ({why})")
+            digest = self.create(name, inputs)
+            if digest != entry.digest and not relock:
+                raise BuildRefused(explain_mismatch(name, entry, inputs, base_digest,
+                                                    self.version, digest))
+            if digest != entry.digest or entry.modelfile != source.relpath:
+                self.record(name, _with(new_entry, digest, self.version))
+            self.say(f"{name}: reproduced the locked digest {short(digest)}"
+                     if digest == entry.digest else f"{name}: re-locked at {short(digest)}")
+            return {"inputs": inputs.inputs, "digest": digest}
+
+        label = "re-locking" if relock and not self.project.is_mutable(source.name) else "rebuilding"
+        self.say(f"{name}: {label} ({'; '.join(c.describe() for c in changes)})")
+        digest = self.create(name, inputs)
+        self.record(name, _with(new_entry, digest, self.version))
+        self.say(f"{name}: locked at {short(digest)}")
+        return {"inputs": inputs.inputs, "digest": digest}
+
+
+def _with(entry: ModelEntry, digest: str, version: str) -> ModelEntry:
+    return ModelEntry(entry.modelfile, entry.inputs, digest, version, entry.fields, entry.files,
+                      entry.base)
+
+
+def _replace_path(entry: ModelEntry, relpath: str) -> ModelEntry:
+    return ModelEntry(relpath, entry.inputs, entry.digest, entry.ollama, entry.fields,
+                      entry.files, entry.base)
+
+
+def _refusal(name: str, source: ModelSource, changes: list[Change], project: Project) -> str:
+    lines = [f"{name} is a released tag (locked in {project.relative(project.lock_path)}) "
+             f"and its inputs changed:"]
+    lines += [f"  - {c.describe()}" for c in changes]
+    repository = source.name.repository
+    lines += [
+        "Released tags never change. Either:",
+        f"  - give the change a new tag: copy {source.relpath} to a new version (for example "
+        f"models/{repository}/<next>.Modelfile), restore this one, and run `doit build`;",
+        f"  - or re-lock this tag on purpose: `doit build:{name} --relock`.",
+    ]
+    return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"

@@ -1,0 +1,223 @@
+"""doit task creators: what a user's dodo.py imports in one line.
+
+    from doit_ollama.doit_tasks import *
+
+gives `doit build` (one sub-task per model tag) and the other commands, plus DOIT_CONFIG
+(the sqlite3 dependency database under .doit-ollama/, which survives a killed run, and a
+file checker that shares the build's sha256 cache so a large file is hashed once).
+
+Only this module imports doit. Errors found while loading become doit's InvalidDodoFile
+(one line, exit 3); errors while running become TaskFailed (one message, exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from doit.dependency import FileChangedChecker
+from doit.exceptions import InvalidDodoFile, TaskFailed
+
+from .build import Builder
+from .errors import DoitOllamaError
+from .hashing import DigestCache
+from .inputs import local_paths
+from .lockfile import Lock
+from . import lockfile
+from .names import ModelName
+from .project import STATE_DIR, ModelSource, Project, load_project
+from .server import Server, Tag
+
+__all__ = ["DOIT_CONFIG", "Sha256Checker", "task_build"]
+
+
+def _ensure_state_dir(root: Path) -> Path:
+    """Create .doit-ollama/ (ignored by git through its own .gitignore)."""
+    state = root / STATE_DIR
+    state.mkdir(exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# local state of doit-ollama; never commit it\n*\n")
+    return state
+
+
+# doit opens its database before it creates tasks, so the folder must exist on import.
+# doit has already changed into the dodo.py's folder at this point.
+_ensure_state_dir(Path.cwd())
+
+DOIT_CONFIG: dict[str, Any] = {
+    "backend": "sqlite3",
+    "dep_file": f"{STATE_DIR}/doit.sqlite3",
+    "default_tasks": ["build"],
+}
+
+
+# --- shared per-process state -------------------------------------------------------------
+
+
+class _Run:
+    """What one doit process knows: the project, its models, the lock and one /api/tags."""
+
+    def __init__(self) -> None:
+        self.project: Project = load_project()
+        self.models: list[ModelSource] = self.project.models()
+        self.by_name = {m.display: m for m in self.models}
+        self.repo = {m.name.key: m.display for m in self.models}
+        self.cache = DigestCache(self.project.state_dir / "hashes.sqlite3")
+        self._tags: dict[tuple[str, str, str, str], Tag] | None = None
+        self._lock: Lock | None = None
+        self._lock_stamp: tuple[int, int] | None = None
+
+    def tags(self) -> dict[tuple[str, str, str, str], Tag]:
+        """The server's models, asked once per process (a no-op build asks exactly once)."""
+        if self._tags is None:
+            self._tags = Server(self.project.host, timeout=self.project.timeout).tags()
+        return self._tags
+
+    def lock(self) -> Lock:
+        """The lock as it is now; parsed again only when the file changed."""
+        try:
+            st = os.stat(self.project.lock_path)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = (0, 0)
+        if self._lock is None or stamp != self._lock_stamp:
+            self._lock = lockfile.read(self.project.lock_path)
+            self._lock_stamp = stamp
+        return self._lock
+
+    def is_current(self, name: str, values: dict[str, Any]) -> bool:
+        """The up-to-date rule: locked, as doit last built it, on the server, base unchanged."""
+        entry = self.lock().models.get(name)
+        if entry is None:
+            return False
+        if values.get("inputs") != entry.inputs or values.get("digest") != entry.digest:
+            return False  # the lock changed since doit last ran this task (git pull, edit)
+        tag = self.tags().get(ModelName.parse(name).key)
+        if tag is None or tag.digest != entry.digest:
+            return False
+        if entry.base is not None:
+            base = ModelName.parse(entry.base.name)
+            if base.key in self.repo:
+                # A base of this repository may have been rebuilt a moment ago in this very
+                # run: the lock, updated as each model finishes, has its digest as it is now.
+                base_entry = self.lock().models.get(self.repo[base.key])
+                digest = base_entry.digest if base_entry else None
+            else:
+                found = self.tags().get(base.key)
+                digest = found.digest if found else None
+            if digest != entry.base.digest:
+                return False
+        return True
+
+
+_RUN: _Run | None = None
+
+
+def _run() -> _Run:
+    global _RUN
+    if _RUN is None or _RUN.project.root != Path.cwd().resolve():
+        _RUN = _Run()
+    return _RUN
+
+
+def _loaded() -> _Run:
+    """The run state for task creators: load errors end doit with one line (exit 3)."""
+    try:
+        return _run()
+    except DoitOllamaError as err:
+        raise InvalidDodoFile(str(err)) from None
+
+
+# --- doit plumbing ------------------------------------------------------------------------
+
+
+class Sha256Checker(FileChangedChecker):
+    """doit's file check with sha256 from the build's own cache instead of md5.
+
+    Like doit's MD5Checker it trusts an unchanged mtime, so an up-to-date check never reads
+    a file; when it must hash, the digest lands in the same cache the build uses, so a
+    multi-GiB file is hashed once, not once by doit and once by the build.
+    """
+
+    def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
+        mtime, size, digest = state
+        if file_stat.st_mtime == mtime:
+            return False
+        if file_stat.st_size != size:
+            return True
+        return bool(_run().cache.digest(file_path) != digest)
+
+    def get_state(self, dep: str, current_state: Any) -> Any:
+        st = os.stat(dep)
+        if current_state and current_state[0] == st.st_mtime:
+            return None
+        return st.st_mtime, st.st_size, _run().cache.digest(dep)
+
+
+DOIT_CONFIG["check_file_uptodate"] = Sha256Checker
+
+
+class _UpToDate:
+    """doit `uptodate` item for one model; any error means "run it" so the action reports it."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        try:
+            return _run().is_current(self.name, values)
+        except (DoitOllamaError, OSError):
+            return False
+
+    def __repr__(self) -> str:  # shown by `doit info`
+        return f"model {self.name} is locked, on the server at its locked digest, base unchanged"
+
+
+def _build_action(name: str, relock: bool) -> Any:
+    run = _run()
+    try:
+        source = run.by_name[name]
+        builder = Builder(run.project, Server(run.project.host, timeout=run.project.timeout),
+                          run.cache)
+        return builder.build(source, relock=relock, repo=run.repo)
+    except DoitOllamaError as err:
+        return TaskFailed(str(err))
+
+
+def _dependencies(run: _Run, source: ModelSource) -> tuple[list[str], list[str]]:
+    """file_dep and task_dep of a model; a Modelfile that does not parse gets only itself."""
+    files = [str(source.modelfile)]
+    tasks: list[str] = []
+    try:
+        paths, base = local_paths(run.project, source)
+    except (DoitOllamaError, OSError):
+        return files, tasks  # the build action will report the problem with its location
+    files += [str(p) for p in paths]
+    if base is not None and base.key in run.repo and base.key != source.name.key:
+        tasks.append(f"build:{run.repo[base.key]}")
+    return files, tasks
+
+
+def task_build() -> Any:
+    """Build every stale model tag and record it in the lock."""
+    run = _loaded()
+    yield {"basename": "build", "name": None, "doc": task_build.__doc__}
+    for source in run.models:
+        file_dep, task_dep = _dependencies(run, source)
+        yield {
+            "name": source.display,
+            "doc": f"build {source.display} from {source.relpath}",
+            "actions": [(_build_action, [source.display])],
+            "params": [{
+                "name": "relock", "long": "relock", "type": bool, "default": False,
+                "help": "accept changed inputs of a released tag and record the new digest",
+            }],
+            "file_dep": file_dep,
+            "task_dep": task_dep,
+            "uptodate": [_UpToDate(source.display)],
+            "verbosity": 2,
+        }
+
+
