@@ -13,11 +13,13 @@ Only this module imports doit. Errors found while loading become doit's InvalidD
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from doit.dependency import FileChangedChecker
 from doit.exceptions import InvalidDodoFile, TaskFailed
+from doit.reporter import ConsoleReporter
 
 from .build import Builder
 from .errors import DoitOllamaError
@@ -27,9 +29,11 @@ from .lockfile import Lock
 from . import lockfile
 from .names import ModelName
 from .project import STATE_DIR, ModelSource, Project, load_project
+from .report import FORMATS, render, render_status
 from .server import Server, Tag
+from .verify import inspect
 
-__all__ = ["DOIT_CONFIG", "Sha256Checker", "task_build"]
+__all__ = ["DOIT_CONFIG", "Reporter", "Sha256Checker", "task_build", "task_status", "task_verify"]
 
 
 def _ensure_state_dir(root: Path) -> Path:
@@ -221,3 +225,110 @@ def task_build() -> Any:
         }
 
 
+
+
+# --- reports: verify and status ---------------------------------------------------------
+
+_REPORT_META = {"doit_ollama": "report"}
+
+
+class Reporter(ConsoleReporter):
+    """doit's console reporter, minus its own lines around report tasks (verify, status,
+    lint): their output is the report itself (possibly JSON), and their failure has already
+    been explained in it. Exit codes are unchanged."""
+
+    @staticmethod
+    def _is_report(task: Any) -> bool:
+        return bool(task.meta) and task.meta.get("doit_ollama") == "report"
+
+    def execute_task(self, task: Any) -> None:
+        if not self._is_report(task):
+            super().execute_task(task)
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        if self._is_report(task) and isinstance(fail, TaskFailed):
+            return
+        super().add_failure(task, fail)
+
+
+DOIT_CONFIG["reporter"] = Reporter
+
+
+def _emit(text: str, output: str) -> None:
+    """Write a report to a file (creating folders) or to stdout."""
+    if output and output != "-":
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+_HOST_PARAM = {
+    "name": "host", "long": "host", "type": list, "default": [],
+    "help": "server to check (repeat for several); default: the project's host(s)",
+}
+
+
+def _verify_action(offline: bool, format: str, output: str, host: list[str]) -> Any:
+    run = _run()
+    try:
+        report = inspect(run.project, host or run.project.hosts, offline=offline,
+                         digest=run.cache.digest)
+    except DoitOllamaError as err:
+        return TaskFailed(str(err))
+    _emit(render(report, format), output)
+    if output and output != "-" and format != "text":
+        _emit(render(report, "text"), "")
+    if not report.ok:
+        count = len(report.findings)
+        return TaskFailed(f"verify: {count} problem{'s' * (count != 1)} (see above)")
+    return None
+
+
+def task_verify() -> Any:
+    """Check that sources, lock and servers agree; exit 1 on any difference (read-only)."""
+    _loaded()
+    return {
+        "actions": [_verify_action],
+        "params": [
+            {"name": "offline", "long": "offline", "type": bool, "default": False,
+             "help": "check sources against the lock only; no server needed"},
+            {"name": "format", "long": "format", "type": str, "default": "text",
+             "choices": [(f, "") for f in FORMATS], "help": "report format"},
+            {"name": "output", "long": "output", "short": "o", "type": str, "default": "",
+             "help": "write the report to this file (text still goes to the console)"},
+            _HOST_PARAM,
+        ],
+        "verbosity": 2,
+        "meta": _REPORT_META,
+    }
+
+
+def _status_action(json: bool, host: list[str], offline: bool) -> Any:
+    run = _run()
+    try:
+        report = inspect(run.project, host or run.project.hosts[:1], offline=offline,
+                         digest=run.cache.digest)
+    except DoitOllamaError as err:
+        return TaskFailed(str(err))
+    _emit(render(report, "json") if json else render_status(report), "")
+    return None
+
+
+def task_status() -> Any:
+    """Show every model's state and why (up to date, stale, missing, drifted, ...); exit 0."""
+    _loaded()
+    return {
+        "actions": [_status_action],
+        "params": [
+            {"name": "json", "long": "json", "type": bool, "default": False,
+             "help": "machine-readable output"},
+            {"name": "offline", "long": "offline", "type": bool, "default": False,
+             "help": "do not contact a server"},
+            _HOST_PARAM,
+        ],
+        "verbosity": 2,
+        "meta": _REPORT_META,
+    }

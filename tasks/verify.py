@@ -1,0 +1,261 @@
+"""Compare sources, lock and servers; the findings behind `doit verify` and `doit status`.
+
+Read-only: nothing here writes the lock or changes a server. Each finding says what is
+wrong, why, and the exact command that fixes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Final
+
+from . import lockfile, modelfile
+from .build import Change, compare, short
+from .errors import DoitOllamaError, ServerError
+from .inputs import Inputs, gather
+from .lockfile import Lock
+from .names import ModelName
+from .project import ModelSource, Project
+from .server import Server, Tag
+
+__all__ = ["Finding", "HostReport", "ModelState", "Report", "inspect"]
+
+# Which Modelfile instruction a changed create-request field comes from (for file:line).
+_FIELD_INSTRUCTION: Final = {
+    "from": "model", "base": "model", "base name": "model", "files": "model",
+    "adapters": "adapter", "draft_files": "draft", "template": "template", "system": "system",
+    "license": "license", "messages": "message", "renderer": "renderer", "parser": "parser",
+    "requires": "requires",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing that does not hold, with its cause and the fix."""
+
+    model: str
+    kind: str  # not-locked, stale, orphan, invalid, missing, drifted, base-missing, base-moved,
+    #            channel-missing, channel-drifted, unreachable
+    message: str
+    fix: str
+    host: str | None = None  # None: a finding about sources and lock, not a server
+    file: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class ModelState:
+    """What `doit status` shows for one model: its state and the reason."""
+
+    name: str
+    modelfile: str | None
+    state: str  # "up to date", "stale", "not locked", "orphaned", "invalid", "missing", "drifted"
+    reason: str = ""
+    digest: str | None = None  # locked digest
+
+
+@dataclass
+class HostReport:
+    """The server side of a check, for one host."""
+
+    host: str
+    reachable: bool = True
+    version: str | None = None
+    error: str = ""
+
+
+@dataclass
+class Report:
+    """Everything a verify or status run found."""
+
+    models: list[ModelState] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    hosts: list[HostReport] = field(default_factory=list)
+    offline: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def for_model(self, name: str) -> list[Finding]:
+        return [f for f in self.findings if f.model == name]
+
+
+def _first_line(mf: modelfile.Modelfile | None, instruction: str) -> int | None:
+    if mf is None:
+        return None
+    names = [n for n, _ in mf.instructions]
+    if instruction == "parameters":
+        for (name, _), line in zip(mf.instructions, mf.lines):
+            if name not in _FIELD_INSTRUCTION.values():
+                return line
+        return None
+    for name, line in zip(names, mf.lines):
+        if name == instruction:
+            return line
+    return None
+
+
+def _line_for(mf: modelfile.Modelfile | None, change: Change) -> int | None:
+    what = "files" if change.what.startswith("files: ") else change.what
+    instruction = _FIELD_INSTRUCTION.get(what, "parameters" if what == "parameters" else "model")
+    return _first_line(mf, instruction) or _first_line(mf, "model")
+
+
+def _stale_fix(project: Project, source: ModelSource) -> str:
+    if project.is_mutable(source.name):
+        return f"doit build:{source.display}"
+    return (f"give the change a new tag (a new Modelfile under models/{source.name.repository}/), "
+            f"or re-lock on purpose: doit build:{source.display} --relock")
+
+
+def _host_hint(project: Project, host: str) -> str:
+    return "" if host == project.host else f"DOIT_OLLAMA_HOST={host} "
+
+
+def _check_sources(project: Project, lock: Lock, models: list[ModelSource],
+                   digest: Callable[[str], str], report: Report) -> dict[str, Inputs]:
+    """Lock vs sources: not locked, stale, orphaned, invalid. Returns inputs by model."""
+    gathered: dict[str, Inputs] = {}
+    names = {m.display for m in models}
+    for source in models:
+        name = source.display
+        entry = lock.models.get(name)
+        mf = None
+        try:
+            mf = modelfile.load(source.modelfile)
+            inputs = gather(project, source, digest)
+        except DoitOllamaError as err:
+            line = getattr(err, "line", None)
+            report.findings.append(Finding(name, "invalid", str(err),
+                                           f"fix {source.relpath} (see `doit lint`)",
+                                           file=source.relpath, line=line))
+            report.models.append(ModelState(name, source.relpath, "invalid", str(err),
+                                            entry.digest if entry else None))
+            continue
+        gathered[name] = inputs
+        if entry is None:
+            report.findings.append(Finding(
+                name, "not-locked", f"{name} is not in {project.relative(project.lock_path)}",
+                f"doit build:{name}", file=source.relpath, line=_first_line(mf, "model")))
+            report.models.append(ModelState(name, source.relpath, "not locked",
+                                            "never built, or built without recording it"))
+            continue
+        changes = compare(entry, inputs, None)
+        if changes:
+            why = "; ".join(c.describe() for c in changes)
+            report.findings.append(Finding(
+                name, "stale",
+                f"{name}: {source.relpath} no longer matches the lock: {why}",
+                _stale_fix(project, source), file=source.relpath, line=_line_for(mf, changes[0])))
+            report.models.append(ModelState(name, source.relpath, "stale", why, entry.digest))
+        else:
+            report.models.append(ModelState(name, source.relpath, "up to date", "", entry.digest))
+    for name, entry in sorted(lock.models.items()):
+        if name not in names:
+            report.findings.append(Finding(
+                name, "orphan",
+                f"{name} is in the lock but its Modelfile {entry.modelfile} is gone",
+                f"restore {entry.modelfile} (git checkout), or drop the entry with `doit build`",
+                file=None))
+            report.models.append(ModelState(name, entry.modelfile, "orphaned",
+                                            f"{entry.modelfile} is gone", entry.digest))
+    return gathered
+
+
+def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: str,
+                report_host: HostReport) -> list[Finding]:
+    """Lock vs one server: each locked tag at its digest, each base at its locked digest."""
+    server = Server(host, timeout=min(project.timeout, 60.0))
+    try:
+        tags: Mapping[tuple[str, str, str, str], Tag] = server.tags()
+        report_host.version = server.version()
+    except ServerError as err:
+        report_host.reachable = False
+        report_host.error = str(err)
+        return [Finding("*", "unreachable", f"{host}: {err}",
+                        f"start Ollama at {server.url}, or remove it from the hosts to check",
+                        host=host)]
+    findings: list[Finding] = []
+    sources = {m.display: m for m in models}
+    hint = _host_hint(project, host)
+    for name, entry in sorted(lock.models.items()):
+        source = sources.get(name)
+        if source is None:
+            continue  # orphans are reported once, by the source check
+        relpath = source.relpath
+        tag = tags.get(ModelName.parse(name).key)
+        if tag is None:
+            findings.append(Finding(name, "missing", f"{name} is not on {server.url}",
+                                    f"{hint}doit build:{name}", host=host, file=relpath))
+        elif tag.digest != entry.digest:
+            findings.append(Finding(
+                name, "drifted",
+                f"{name} on {server.url} is {short(tag.digest)}, the lock says {short(entry.digest)} "
+                "(overwritten by hand or built from other inputs)",
+                f"{hint}doit build:{name}", host=host, file=relpath))
+        if entry.base is not None:
+            base = ModelName.parse(entry.base.name)
+            found = tags.get(base.key)
+            if found is None:
+                findings.append(Finding(
+                    name, "base-missing",
+                    f"{name}: its base {base.display} is not on {server.url}",
+                    f"{hint}doit build:{name} (pulls it and checks its digest)",
+                    host=host, file=relpath))
+            elif found.digest != entry.base.digest:
+                findings.append(Finding(
+                    name, "base-moved",
+                    f"{name}: base {base.display} on {server.url} is {short(found.digest)}, "
+                    f"{name} was built from {short(entry.base.digest)}",
+                    _stale_fix(project, source), host=host, file=relpath))
+    for name, channel in sorted(lock.channels.items()):
+        tag = tags.get(ModelName.parse(name).key)
+        if tag is None:
+            findings.append(Finding(name, "channel-missing",
+                                    f"channel {name} (-> {channel.target}) is not on {server.url}",
+                                    f"{hint}doit promote {name} {channel.target}", host=host))
+        elif tag.digest != channel.digest:
+            findings.append(Finding(
+                name, "channel-drifted",
+                f"channel {name} on {server.url} is {short(tag.digest)}, the lock points it at "
+                f"{channel.target} ({short(channel.digest)})",
+                f"{hint}doit promote {name} {channel.target}", host=host))
+    return findings
+
+
+def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
+            digest: Callable[[str], str]) -> Report:
+    """Check sources against the lock and, unless offline, every host against the lock."""
+    lock = lockfile.read(project.lock_path)
+    models = project.models()
+    report = Report(offline=offline)
+    _check_sources(project, lock, models, digest, report)
+    if offline:
+        return report
+    host_list = list(dict.fromkeys(hosts))
+    report.hosts = [HostReport(h) for h in host_list]
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(host_list)))) as pool:
+        results = list(pool.map(lambda pair: _check_host(project, lock, models, *pair),
+                                zip(host_list, report.hosts)))
+    by_model: dict[str, list[Finding]] = {}
+    for findings in results:
+        report.findings.extend(findings)
+        for f in findings:
+            by_model.setdefault(f.model, []).append(f)
+    for state in report.models:
+        if state.state != "up to date":
+            continue
+        server_findings = by_model.get(state.name, [])
+        kinds = [f.kind for f in server_findings]
+        if "missing" in kinds:
+            state.state, state.reason = "missing", "not on " + ", ".join(
+                f.host or "" for f in server_findings if f.kind == "missing")
+        elif "drifted" in kinds:
+            state.state, state.reason = "drifted", next(f.message for f in server_findings
+                                                         if f.kind == "drifted")
+        elif server_findings:
+            state.state, state.reason = "stale", server_findings[0].message
+    return report
