@@ -177,9 +177,9 @@ _FILE_FIELDS: Final = ("files", "adapters", "draft_files")
 
 
 class Comment(NamedTuple):
-    """A comment line: `text` ("# ...") stands before instruction number `index`."""
+    """A comment line: `text` ("# ...") stands before instruction number `before`."""
 
-    index: int
+    before: int
     text: str
 
 
@@ -214,7 +214,14 @@ DigestFn = Callable[[str], str]
 
 @dataclass(eq=False)
 class Modelfile:
-    """A parsed Modelfile: instructions as Ollama stores them, plus where they came from.
+    """A parsed Modelfile.
+
+    `instructions`: (name, args) in file order, named as Ollama stores them: FROM is
+    "model", a PARAMETER goes under its own name, MESSAGE is ("message", "role: content").
+    `lines`: for each instruction, the 1-based line it starts on, as an editor counts
+    (CR LF ends one line; Ollama's error messages count it as two).
+    `comments`: each comment line with the instruction it stands before.
+    `path`: the file it was loaded from, if any.
 
     Two Modelfiles are equal when their instructions are: comments, spacing, quoting and
     line numbers do not count.
@@ -227,7 +234,7 @@ class Modelfile:
 
     def __post_init__(self) -> None:
         self.instructions = [(str(name), str(args)) for name, args in self.instructions]
-        self.comments = [Comment(int(index), str(text)) for index, text in self.comments]
+        self.comments = [Comment(int(before), str(text)) for before, text in self.comments]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Modelfile):
@@ -239,13 +246,13 @@ class Modelfile:
     def format(self, keep_comments: bool = False) -> str:
         """Canonical text: one instruction a line, quoted only where needed."""
         out: list[str] = []
-        pending = sorted(self.comments, key=lambda c: c.index) if keep_comments else []
+        pending = sorted(self.comments, key=lambda c: c.before) if keep_comments else []
         for text in (c.text for c in pending):
             if not text.startswith("#") or NEWLINES.intersection(text):
                 raise ModelfileError(f"a comment must start with # and fit on one line: {text!r}")
         at = 0
         for index, (name, args) in enumerate(self.instructions):
-            while at < len(pending) and pending[at].index <= index:
+            while at < len(pending) and pending[at].before <= index:
                 out.append(pending[at].text + "\n")
                 at += 1
             out.append(_render(name, args, self._line(index)) + "\n")
