@@ -71,7 +71,7 @@ class _Run:
         self.cache = DigestCache(self.project.state_dir / "hashes.sqlite3")
         self._tags: dict[tuple[str, str, str, str], Tag] | None = None
         self._lock: Lock | None = None
-        self._lock_stamp: tuple[int, int] | None = None
+        self._lock_stamp: tuple[int, ...] | None = None
 
     def tags(self) -> dict[tuple[str, str, str, str], Tag]:
         """The server's models, asked once per process (a no-op build asks exactly once)."""
@@ -83,9 +83,11 @@ class _Run:
         """The lock as it is now; parsed again only when the file changed."""
         try:
             st = os.stat(self.project.lock_path)
-            stamp = (st.st_mtime_ns, st.st_size)
+            # Every write is a rename of a new file, so the inode changes even when the
+            # size and a coarse mtime do not.
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
         except FileNotFoundError:
-            stamp = (0, 0)
+            stamp = (0,)
         if self._lock is None or stamp != self._lock_stamp:
             self._lock = lockfile.read(self.project.lock_path)
             self._lock_stamp = stamp
