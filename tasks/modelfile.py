@@ -127,6 +127,8 @@ PARAMETER_NAME_CHARS: Final = frozenset(string.ascii_letters + string.digits + "
 # strings.TrimSpace on the value buffer: only these whitespace characters can reach it.
 _TRIM: Final = " \t\r\n"
 _PARAMETER_NAME: Final = re.compile(r"[A-Za-z0-9_]*")
+_NEWLINE: Final = re.compile("[\r\n]")
+_PLAIN_RUN: Final = re.compile("[\t -~]*")  # tabs and printable ASCII: all kept in a value
 # The runes Go's strconv.IsPrint accepts are listed in _PRINTABLE at the end of this module.
 
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
@@ -446,7 +448,26 @@ def _scan(text: str) -> _Scan:
     editor_line = 1  # an editor's count: CR LF is one line end
     start_line = comment_start = 0
     previous = ""
-    for at, char in enumerate(text):
+    at, size = 0, len(text)
+    while at < size:
+        if state is State.VALUE or state is State.COMMENT:
+            # Shortcut, same outcome as one character at a time: up to the next line end,
+            # a value keeps every space and tab and every printable character (no other
+            # transition can happen there), and a comment keeps going.
+            newline = _NEWLINE.search(text, at)
+            end = newline.start() if newline else size
+            if end > at:
+                if state is State.VALUE:
+                    run = text[at:end]
+                    if _PLAIN_RUN.fullmatch(run):
+                        buffer.extend(run)
+                    else:
+                        buffer.extend(c for c in run if c in SPACES or _is_print(c))
+                previous = text[end - 1]
+                at = end
+                continue
+        char = text[at]
+        at += 1
         if char in NEWLINES:
             line += 1
             if not (char == "\n" and previous == "\r"):
@@ -491,11 +512,11 @@ def _scan(text: str) -> _Scan:
                 instructions.append((name, value))
                 starts.append(start_line)
             elif state is State.COMMENT:
-                comments.append(Comment(len(instructions), text[comment_start:at]))
+                comments.append(Comment(len(instructions), text[comment_start : at - 1]))
             elif following is State.NAME:
                 start_line = editor_line
             elif following is State.COMMENT:
-                comment_start = at
+                comment_start = at - 1
             buffer.clear()
             state = following
         if keep and _is_print(keep):
@@ -857,14 +878,16 @@ def _glob_in(folder: str, matcher: re.Pattern[str]) -> list[str]:
     return [_go_join(folder, name) for name in names if matcher.fullmatch(name)]
 
 
-# http.DetectContentType's table (Go 1.26, net/http/sniff.go), as data:
-# (pattern, mask or None for an exact prefix, skip leading whitespace, content type).
+# http.DetectContentType's table (Go 1.26, net/http/sniff.go), as data. After the HTML tags,
+# each signature is (pattern, mask or None for an exact prefix, skip leading whitespace,
+# content type); the mp4 check sits between the two tuples.
 _SNIFF_HTML: Final = (
     b"<!DOCTYPE HTML", b"<HTML", b"<HEAD", b"<SCRIPT", b"<IFRAME", b"<H1", b"<DIV", b"<FONT",
     b"<TABLE", b"<A", b"<STYLE", b"<TITLE", b"<B", b"<BODY", b"<BR", b"<P", b"<!--",
 )
 _RIFF_MASK: Final = b"\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff"
-_SNIFF_SIGNATURES: Final[tuple[tuple[bytes, bytes | None, bool, str], ...]] = (
+_Signature = tuple[bytes, bytes | None, bool, str]
+_SNIFF_BEFORE_MP4: Final[tuple[_Signature, ...]] = (
     (b"<?xml", b"\xff" * 5, True, "text/xml; charset=utf-8"),
     (b"%PDF-", None, False, "application/pdf"),
     (b"%!PS-Adobe-", None, False, "application/postscript"),
@@ -885,7 +908,8 @@ _SNIFF_SIGNATURES: Final[tuple[tuple[bytes, bytes | None, bool, str], ...]] = (
     (b"MThd\x00\x00\x00\x06", None, False, "audio/midi"),
     (b"RIFF\x00\x00\x00\x00AVI ", _RIFF_MASK, False, "video/avi"),
     (b"RIFF\x00\x00\x00\x00WAVE", _RIFF_MASK, False, "audio/wave"),
-    (b"", None, False, "video/mp4"),  # placeholder: the mp4 check runs here
+)
+_SNIFF_AFTER_MP4: Final[tuple[_Signature, ...]] = (
     (b"\x1a\x45\xdf\xa3", None, False, "video/webm"),
     (b"\x00" * 34 + b"LP", b"\x00" * 34 + b"\xff\xff", False, "application/vnd.ms-fontobject"),
     (b"\x00\x01\x00\x00", None, False, "font/ttf"),
@@ -908,20 +932,28 @@ _BINARY_BYTES: Final = frozenset(
 def _sniff(data: bytes) -> str:
     """http.DetectContentType of (at most) the first 512 bytes."""
     data = data[:512]
-    first = len(data) - len(data.lstrip(_SNIFF_WHITESPACE))
-    body = data[first:]
+    body = data.lstrip(_SNIFF_WHITESPACE)
     for tag in _SNIFF_HTML:
-        if len(body) > len(tag) and body[len(tag)] in b" >":
-            if all(
-                (byte & 0xDF if 0x41 <= want <= 0x5A else byte) == want
-                for byte, want in zip(body, tag)
-            ):
-                return "text/html; charset=utf-8"
-    for pattern, mask, skip_ws, content_type in _SNIFF_SIGNATURES:
-        if content_type == "video/mp4":
-            if _is_mp4(data):
-                return content_type
-            continue
+        if len(body) > len(tag) and body[len(tag)] in b" >" and all(
+            (byte & 0xDF if 0x41 <= want <= 0x5A else byte) == want
+            for byte, want in zip(body, tag)
+        ):
+            return "text/html; charset=utf-8"
+    found = _match_signatures(data, body, _SNIFF_BEFORE_MP4)
+    if found:
+        return found
+    if _is_mp4(data):
+        return "video/mp4"
+    found = _match_signatures(data, body, _SNIFF_AFTER_MP4)
+    if found:
+        return found
+    if not _BINARY_BYTES.intersection(body):
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
+def _match_signatures(data: bytes, body: bytes, table: tuple[_Signature, ...]) -> str:
+    for pattern, mask, skip_ws, content_type in table:
         subject = body if skip_ws else data
         if mask is None:
             if subject.startswith(pattern):
@@ -930,9 +962,7 @@ def _sniff(data: bytes) -> str:
             subject[i] & mask[i] == pattern[i] for i in range(len(pattern))
         ):
             return content_type
-    if not _BINARY_BYTES.intersection(body):
-        return "text/plain; charset=utf-8"
-    return "application/octet-stream"
+    return ""
 
 
 def _is_mp4(data: bytes) -> bool:
@@ -1250,7 +1280,11 @@ def _typed_parameter(name: str, value: str) -> Any:
             raise ModelfileError(ERR_INVALID_VALUE.format(kind="float", value=value))
         return number
     if kind == "int":
-        whole = int(value) if _GO_INT.fullmatch(value) else None
+        # Check the length first: a huge int64 overflow is still an int error, and Python
+        # refuses to convert digit strings beyond a few thousand digits.
+        digits = value.lstrip("+-").lstrip("0")
+        fits = _GO_INT.fullmatch(value) is not None and len(digits) <= 19
+        whole = int(value) if fits else None
         if whole is None or not _INT64_MIN <= whole <= _INT64_MAX:
             raise ModelfileError(ERR_INVALID_VALUE.format(kind="int", value=value))
         return whole
@@ -1269,94 +1303,102 @@ class _Resolver:
         self.modelfile = modelfile
         self.base_dir = base_dir
         self.digest = digest
+        self.base = ""  # the last FROM that is not a local path
         self.local: dict[str, dict[str, str]] = {name: {} for name in _FILE_FIELDS}
         self.model_paths: list[str] = []
         self.draft_paths: list[str] = []
+        self.texts: dict[str, str] = {}  # template, system, renderer, parser, requires
+        self.licenses: list[str] = []
+        self.messages: list[dict[str, str]] = []
+        self.parameters: dict[str, Any] = {}
         self.parameter_lines: dict[str, int | None] = {}
+        self.warnings: list[str] = []
 
     def run(self) -> ResolvedRequest:
-        request: dict[str, Any] = {}
-        texts: dict[str, str] = {}
-        licenses: list[str] = []
-        messages: list[dict[str, str]] = []
-        parameters: dict[str, Any] = {}
-        warnings: list[str] = []
-        base: str | None = None
         for index, (name, args) in enumerate(self.modelfile.instructions):
             line = self.modelfile._line(index)
             try:
-                if name == "model":
-                    path = expand_path(args, self.base_dir)
-                    try:
-                        digests = self._digest_map(path)
-                    except _MissingPath:
-                        base = args  # not a local path: a model name
-                        continue
-                    self._reject_same(path, self.draft_paths)
-                    self.model_paths.append(path)
-                    self.local["files"].update(digests)
-                elif name == "draft":
-                    path = expand_path(args, self.base_dir)
-                    digests = self._digest_map(path)
-                    self._reject_same(path, self.model_paths)
-                    self.draft_paths.append(path)
-                    self.local["draft_files"].update(digests)
-                elif name == "adapter":
-                    # Each ADAPTER replaces the previous one.
-                    self.local["adapters"] = self._digest_map(expand_path(args, self.base_dir))
-                elif name in ("template", "system", "renderer", "parser"):
-                    texts[name] = args
-                elif name == "license":
-                    licenses.append(args)
-                elif name == "requires":
-                    version = args if args.startswith("v") else "v" + args
-                    if not _SEMVER.fullmatch(version):
-                        raise ModelfileError(ERR_REQUIRES)
-                    texts[name] = version[1:]
-                elif name == "message":
-                    role, _, content = args.partition(": ")
-                    messages.append({"role": role, "content": content})
-                elif name in DEPRECATED_PARAMETERS:
-                    warnings.append(WARN_DEPRECATED.format(name=name))
-                else:
-                    value = _typed_parameter(name, args)
-                    if isinstance(parameters.get(name), list):
-                        parameters[name] = parameters[name] + value
-                    else:
-                        parameters[name] = value
-                    self.parameter_lines[name] = line
+                self._apply(name, args, line)
             except ModelfileError as err:
                 raise ModelfileError(err.msg, err.line or line) from None
+        return self._assemble()
 
-        parameters = self._float32_as_sent(parameters)
-        if base:
-            request["from"] = base
+    def _apply(self, name: str, args: str, line: int | None) -> None:
+        """One instruction, as the switch in Modelfile.CreateRequest handles it."""
+        if name == "model":
+            path = expand_path(args, self.base_dir)
+            try:
+                digests = self._digest_map(path)
+            except _MissingPath:
+                self.base = args  # not a local path, so a model name
+                return
+            self._reject_same(path, self.draft_paths)
+            self.model_paths.append(path)
+            self.local["files"].update(digests)
+        elif name == "draft":
+            path = expand_path(args, self.base_dir)
+            digests = self._digest_map(path)
+            self._reject_same(path, self.model_paths)
+            self.draft_paths.append(path)
+            self.local["draft_files"].update(digests)
+        elif name == "adapter":
+            # Each ADAPTER replaces the previous one.
+            self.local["adapters"] = self._digest_map(expand_path(args, self.base_dir))
+        elif name in ("template", "system", "renderer", "parser"):
+            self.texts[name] = args
+        elif name == "license":
+            self.licenses.append(args)
+        elif name == "requires":
+            version = args if args.startswith("v") else "v" + args
+            if not _SEMVER.fullmatch(version):
+                raise ModelfileError(ERR_REQUIRES)
+            self.texts[name] = version[1:]
+        elif name == "message":
+            role, _, content = args.partition(": ")
+            self.messages.append({"role": role, "content": content})
+        elif name in DEPRECATED_PARAMETERS:
+            self.warnings.append(WARN_DEPRECATED.format(name=name))
+        else:
+            value = _typed_parameter(name, args)
+            previous = self.parameters.get(name)
+            # stop accumulates over lines; any other parameter keeps its last value.
+            self.parameters[name] = previous + value if isinstance(previous, list) else value
+            self.parameter_lines[name] = line
+
+    def _assemble(self) -> ResolvedRequest:
+        """The request in api.CreateRequest's field order, empty fields left out."""
+        parameters = self._float32_as_sent(self.parameters)
+        request: dict[str, Any] = {}
+        if self.base:
+            request["from"] = self.base
         local_files: list[LocalFile] = []
-        for name in ("files", "draft_files", "adapters"):  # api.CreateRequest's field order
-            keys = _wire_names(list(self.local[name]))
+        for field_name in ("files", "draft_files", "adapters"):
+            keys = _wire_names(list(self.local[field_name]))
             entries = sorted(
-                (LocalFile(name, keys[path], Path(path), digest)
-                 for path, digest in self.local[name].items()),
+                (
+                    LocalFile(field_name, keys[path], Path(path), digest)
+                    for path, digest in self.local[field_name].items()
+                ),
                 key=lambda entry: entry.key,
             )
             if entries:
-                request[name] = {entry.key: entry.digest for entry in entries}
+                request[field_name] = {entry.key: entry.digest for entry in entries}
             local_files += entries
         local_files.sort(key=lambda entry: (_FILE_FIELDS.index(entry.field), entry.key))
-        if texts.get("template"):
-            request["template"] = texts["template"]
-        if licenses:
-            request["license"] = licenses
-        if texts.get("system"):
-            request["system"] = texts["system"]
+        if self.texts.get("template"):
+            request["template"] = self.texts["template"]
+        if self.licenses:
+            request["license"] = self.licenses
+        if self.texts.get("system"):
+            request["system"] = self.texts["system"]
         if parameters:
             request["parameters"] = parameters
-        if messages:
-            request["messages"] = messages
+        if self.messages:
+            request["messages"] = self.messages
         for name in ("renderer", "parser", "requires"):
-            if texts.get(name):
-                request[name] = texts[name]
-        return ResolvedRequest(request, local_files, base or None, warnings)
+            if self.texts.get(name):
+                request[name] = self.texts[name]
+        return ResolvedRequest(request, local_files, self.base or None, self.warnings)
 
     def _float32_as_sent(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """float32 values as the CLI's JSON carries them; Inf and NaN cannot be sent."""

@@ -382,6 +382,8 @@ class TestCreateRequest:
             ("PARAMETER temperature 1e39", "invalid float value [1e39]"),
             ("PARAMETER num_ctx 4k", "invalid int value [4k]"),
             ("PARAMETER num_ctx 1.5", "invalid int value [1.5]"),
+            ("PARAMETER seed 9223372036854775808", "invalid int value [9223372036854775808]"),
+            (f"PARAMETER seed {'9' * 5000}", f"invalid int value [{'9' * 5000}]"),
             ("PARAMETER use_mmap yes", "invalid bool value [yes]"),
             ("PARAMETER max_tokens 10", "unknown parameter 'max_tokens'"),
             ("PARAMETER Temperature 1", "unknown parameter 'Temperature'"),
