@@ -1,0 +1,78 @@
+"""`doit build`: one sub-task per model tag, up to date by the rules of the build."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from .build import Builder
+from .doit_plumbing import Run, loaded, run
+from .errors import DoitOllamaError
+from .inputs import local_paths
+from .project import ModelSource
+from .server import Server
+
+__all__ = ["task_build"]
+
+
+class _UpToDate:
+    """doit `uptodate` item for one model; any error means "run it" so the action reports it."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        try:
+            return run().is_current(self.name, values)
+        except (DoitOllamaError, OSError):
+            return False
+
+    def __repr__(self) -> str:  # shown by `doit info`
+        return f"model {self.name} is locked, on the server at its locked digest, base unchanged"
+
+
+def _build_action(name: str, relock: bool) -> Any:
+    state = run()
+    try:
+        source = state.by_name[name]
+        builder = Builder(state.project, Server(state.project.host, timeout=state.project.timeout),
+                          state.cache)
+        return builder.build(source, relock=relock, repo=state.repo)
+    except DoitOllamaError as err:
+        return TaskFailed(str(err))
+
+
+def _dependencies(run: Run, source: ModelSource) -> tuple[list[str], list[str]]:
+    """file_dep and task_dep of a model; a Modelfile that does not parse gets only itself."""
+    files = [str(source.modelfile)]
+    tasks: list[str] = []
+    try:
+        paths, base = local_paths(run.project, source)
+    except (DoitOllamaError, OSError):
+        return files, tasks  # the build action will report the problem with its location
+    files += [str(p) for p in paths]
+    if base is not None and base.key in run.repo and base.key != source.name.key:
+        tasks.append(f"build:{run.repo[base.key]}")
+    return files, tasks
+
+
+def task_build() -> Any:
+    """Build every stale model tag and record it in the lock."""
+    state = loaded()
+    yield {"basename": "build", "name": None, "doc": task_build.__doc__}
+    for source in state.models:
+        file_dep, task_dep = _dependencies(state, source)
+        yield {
+            "name": source.display,
+            "doc": f"build {source.display} from {source.relpath}",
+            "actions": [(_build_action, [source.display])],
+            "params": [{
+                "name": "relock", "long": "relock", "type": bool, "default": False,
+                "help": "accept changed inputs of a released tag and record the new digest",
+            }],
+            "file_dep": file_dep,
+            "task_dep": task_dep,
+            "uptodate": [_UpToDate(source.display)],
+            "verbosity": 2,
+        }

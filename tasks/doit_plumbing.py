@@ -1,0 +1,188 @@
+"""The doit side shared by every task: run state, database settings, checker, reporter.
+
+Only the doit_* modules import doit. Errors found while loading become doit's
+InvalidDodoFile (one line, exit 3); errors while running become TaskFailed (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from doit.dependency import FileChangedChecker
+from doit.exceptions import InvalidDodoFile, TaskFailed
+from doit.reporter import ConsoleReporter
+
+from . import lockfile
+from .errors import DoitOllamaError
+from .hashing import DigestCache
+from .lockfile import Lock
+from .names import ModelName
+from .project import STATE_DIR, ModelSource, Project, load_project
+from .server import Server, Tag
+
+__all__ = ["DOIT_CONFIG", "REPORT_META", "Reporter", "Run", "Sha256Checker", "emit", "loaded", "run"]
+
+
+def _ensure_state_dir(root: Path) -> Path:
+    """Create .doit-ollama/ (ignored by git through its own .gitignore)."""
+    state = root / STATE_DIR
+    state.mkdir(exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# local state of doit-ollama; never commit it\n*\n")
+    return state
+
+
+# doit opens its database before it creates tasks, so the folder must exist on import.
+# doit has already changed into the dodo.py's folder at this point.
+_ensure_state_dir(Path.cwd())
+
+DOIT_CONFIG: dict[str, Any] = {
+    "backend": "sqlite3",
+    "dep_file": f"{STATE_DIR}/doit.sqlite3",
+    "default_tasks": ["build"],
+}
+
+
+class Run:
+    """What one doit process knows: the project, its models, the lock and one /api/tags."""
+
+    def __init__(self) -> None:
+        self.project: Project = load_project()
+        self.models: list[ModelSource] = self.project.models()
+        self.by_name = {m.display: m for m in self.models}
+        self.repo = {m.name.key: m.display for m in self.models}
+        self.cache = DigestCache(self.project.state_dir / "hashes.sqlite3")
+        self._tags: dict[tuple[str, str, str, str], Tag] | None = None
+        self._lock: Lock | None = None
+        self._lock_stamp: tuple[int, ...] | None = None
+
+    def tags(self) -> dict[tuple[str, str, str, str], Tag]:
+        """The server's models, asked once per process (a no-op build asks exactly once)."""
+        if self._tags is None:
+            self._tags = Server(self.project.host, timeout=self.project.timeout).tags()
+        return self._tags
+
+    def lock(self) -> Lock:
+        """The lock as it is now; parsed again only when the file changed."""
+        try:
+            st = os.stat(self.project.lock_path)
+            # Every write is a rename of a new file, so the inode changes even when the
+            # size and a coarse mtime do not.
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+        except FileNotFoundError:
+            stamp = (0,)
+        if self._lock is None or stamp != self._lock_stamp:
+            self._lock = lockfile.read(self.project.lock_path)
+            self._lock_stamp = stamp
+        return self._lock
+
+    def is_current(self, name: str, values: dict[str, Any]) -> bool:
+        """The up-to-date rule: locked, as doit last built it, on the server, base unchanged."""
+        entry = self.lock().models.get(name)
+        if entry is None:
+            return False
+        if values.get("inputs") != entry.inputs or values.get("digest") != entry.digest:
+            return False  # the lock changed since doit last ran this task (git pull, edit)
+        tag = self.tags().get(ModelName.parse(name).key)
+        if tag is None or tag.digest != entry.digest:
+            return False
+        if entry.base is not None:
+            base = ModelName.parse(entry.base.name)
+            if base.key in self.repo:
+                # A base of this repository may have been rebuilt a moment ago in this very
+                # run: the lock, updated as each model finishes, has its digest as it is now.
+                base_entry = self.lock().models.get(self.repo[base.key])
+                digest = base_entry.digest if base_entry else None
+            else:
+                found = self.tags().get(base.key)
+                digest = found.digest if found else None
+            if digest != entry.base.digest:
+                return False
+        return True
+
+
+_RUN: Run | None = None
+
+
+def run() -> Run:
+    global _RUN
+    if _RUN is None or _RUN.project.root != Path.cwd().resolve():
+        _RUN = Run()
+    return _RUN
+
+
+def loaded() -> Run:
+    """The run state for task creators: load errors end doit with one line (exit 3)."""
+    try:
+        return run()
+    except DoitOllamaError as err:
+        raise InvalidDodoFile(str(err)) from None
+
+
+# --- doit plumbing ------------------------------------------------------------------------
+
+
+class Sha256Checker(FileChangedChecker):
+    """doit's file check with sha256 from the build's own cache instead of md5.
+
+    Like doit's MD5Checker it trusts an unchanged mtime, so an up-to-date check never reads
+    a file; when it must hash, the digest lands in the same cache the build uses, so a
+    multi-GiB file is hashed once, not once by doit and once by the build.
+    """
+
+    def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
+        mtime, size, digest = state
+        if file_stat.st_mtime == mtime:
+            return False
+        if file_stat.st_size != size:
+            return True
+        return bool(run().cache.digest(file_path) != digest)
+
+    def get_state(self, dep: str, current_state: Any) -> Any:
+        st = os.stat(dep)
+        if current_state and current_state[0] == st.st_mtime:
+            return None
+        return st.st_mtime, st.st_size, run().cache.digest(dep)
+
+
+DOIT_CONFIG["check_file_uptodate"] = Sha256Checker
+
+
+REPORT_META = {"doit_ollama": "report"}
+
+
+class Reporter(ConsoleReporter):
+    """doit's console reporter, minus its own lines around report tasks (verify, status,
+    lint): their output is the report itself (possibly JSON), and their failure has already
+    been explained in it. Exit codes are unchanged."""
+
+    @staticmethod
+    def _is_report(task: Any) -> bool:
+        return bool(task.meta) and task.meta.get("doit_ollama") == "report"
+
+    def execute_task(self, task: Any) -> None:
+        if not self._is_report(task):
+            super().execute_task(task)
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        if self._is_report(task) and isinstance(fail, TaskFailed):
+            return
+        super().add_failure(task, fail)
+
+
+DOIT_CONFIG["reporter"] = Reporter
+
+
+def emit(text: str, output: str) -> None:
+    """Write a report to a file (creating folders) or to stdout."""
+    if output and output != "-":
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
