@@ -9,8 +9,9 @@ folder). It imports only the standard library, gguf and numpy, never doit_ollama
 
 from __future__ import annotations
 
+from . import gojson, names
 from .faults import FAULT_KINDS, Controls, Fault, RequestRecord
 from .registry import publish_model
 from .server import OllamaDouble
 
-__all__ = ["FAULT_KINDS", "Controls", "Fault", "OllamaDouble", "RequestRecord", "publish_model"]
+__all__ = ["FAULT_KINDS", "Controls", "Fault", "OllamaDouble", "RequestRecord", "gojson", "names", "publish_model"]

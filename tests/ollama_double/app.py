@@ -18,7 +18,7 @@ from .errors import ApiError
 from .faults import Controls, Fault
 from .names import Name
 from .registry import Registry
-from .store import Store
+from .store import RECENT, Store
 from .wire import Body, DropConnection, Exchange, StreamWriter
 
 __all__ = ["App"]
@@ -229,7 +229,7 @@ class App:
         if source == "cloud":
             raise ApiError(400, "cloud models are not supported by the Ollama test double")
         name = self.store.existing_name(name)
-        x.json(200, describe.show(self.store, name, req["system"] or ""))
+        x.json(200, describe.show(self.store, name, req["system"] or "", bool(req["verbose"])))
 
     def delete(self, x: Exchange, params: dict[str, str], arg: Any) -> None:
         req = gojson.decode_struct(arg[0], "DeleteRequest", {"model": "string", "name": "string"})
@@ -241,7 +241,7 @@ class App:
         if not name.is_valid():
             raise ApiError(400, f"name {gojson.go_quote(raw)} is invalid")
         with self.store.lock:
-            manifest = self.store.read_manifest(self.store.existing_name(name))
+            manifest = self.store.read_manifest(self.store.existing_name(name, RECENT))
             if manifest is None:
                 raise ApiError(404, f"model '{raw}' not found")
             self.store.delete_manifest(manifest)
@@ -254,11 +254,11 @@ class App:
         src = names.parse(source)
         if not src.is_valid():
             raise ApiError(400, f"source {gojson.go_quote(source)} is invalid")
-        src = self.store.existing_name(src)
+        src = self.store.existing_name(src, RECENT)
         dst = names.parse(destination)
         if not dst.is_valid():
             raise ApiError(400, f"destination {gojson.go_quote(destination)} is invalid")
-        dst = self.store.existing_name(dst)
+        dst = self.store.existing_name(dst, RECENT)
         with self.store.lock:
             if src.parts() != dst.parts():
                 try:
@@ -310,7 +310,7 @@ class App:
             raise ApiError(400, message) from None
         if not name.is_valid():
             raise ApiError(400, "invalid model name")
-        name = names.parse(self.store.existing_name(name).display_shortest())
+        name = names.parse(self.store.existing_name(name, RECENT).display_shortest())
         self._stream(x, req["stream"] is not False, faults, lambda emit: pull.pull(
             self.store, self.registry, name, lambda v: emit(_progress(v)), bool(req["insecure"])))
 
@@ -354,7 +354,7 @@ class App:
         manifest = self.store.read_manifest(name)
         if manifest is None:
             raise ApiError(404, f"model '{raw}' not found")
-        view = describe.model_view(self.store, manifest)
+        view = describe.ModelView(self.store, manifest)
         created = _now_utc()
         if (chat and not req["messages"]) or (not chat and not req["prompt"]):
             x.json(200, inference.final_line(raw, created, None, chat))

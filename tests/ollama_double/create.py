@@ -15,7 +15,7 @@ from typing import Any, Callable
 from . import ggufmeta, gojson, names, templates
 from .errors import ApiError
 from .names import Name
-from .store import CONFIG_MEDIA_TYPE, Layer, Store, manifest_bytes
+from .store import CONFIG_MEDIA_TYPE, RECENT, Layer, Manifest, Store, manifest_bytes
 
 __all__ = ["CREATE_FIELDS", "Emit", "PullFn", "create", "precheck", "valid_path"]
 
@@ -115,12 +115,13 @@ def precheck(store: Store, req: dict[str, Any]) -> Name:
     name = names.parse(req["model"] or req["name"] or "")
     if not name.is_valid():
         raise ApiError(400, "invalid model name")
-    return store.existing_name(name)
+    return name
 
 
 def create(store: Store, name: Name, req: dict[str, Any], emit: Emit, pull: PullFn) -> None:
     """The streamed part of a create; raises ApiError (status 500 unless Ollama sets one)."""
     with store.lock:
+        name = store.existing_name(name, RECENT)
         old = store.read_manifest(name)
         config = _Config(renderer=req["renderer"] or "", parser=req["parser"] or "", requires=req["requires"] or "")
         if req["from"]:
@@ -134,9 +135,11 @@ def create(store: Store, name: Name, req: dict[str, Any], emit: Emit, pull: Pull
         if req["adapters"] is not None:
             base += _from_files(store, req["adapters"], True, "", True, emit)
         _apply_info(config, req["info"])
-        _build(store, name, req, base, config, emit)
-        if old is not None:
-            store.remove_unused(old.digests())
+        others = [m for n, m in store.manifests(RECENT).items() if n.parts() != name.parts()]
+        in_use = store.in_use(others) | (old.digests() if old is not None else set())
+        new = _build(store, name, req, base, config, emit, in_use)
+        if old is not None:  # prune what only the overwritten manifest used
+            store.remove_unused(old.digests(), store.in_use(others) | new.digests())
     emit({"status": "success"})
 
 
@@ -299,11 +302,12 @@ def _validate(layer: _Layer, emit: Emit) -> None:
     emit({"status": "verifying conversion"})
 
 
-def _remove(store: Store, layers: list[_Layer], media_type: str) -> list[_Layer]:
+def _remove(store: Store, layers: list[_Layer], media_type: str, in_use: set[str]) -> list[_Layer]:
+    """removeLayer: drop layers of a media type, deleting their blobs if no manifest uses them."""
     kept = []
     for item in layers:
         if item.layer.media_type == media_type:
-            store.remove_blob_if_unused(item.layer.digest)
+            store.remove_unused([item.layer.digest], in_use)
         else:
             kept.append(item)
     return kept
@@ -314,7 +318,8 @@ def _add(store: Store, layers: list[_Layer], data: bytes, media_type: str) -> No
     layers.append(_Layer(layer, status))
 
 
-def _build(store: Store, name: Name, req: dict[str, Any], base: list[_Layer], config: _Config, emit: Emit) -> None:
+def _build(store: Store, name: Name, req: dict[str, Any], base: list[_Layer], config: _Config, emit: Emit,
+           in_use: set[str]) -> Manifest:
     layers: list[_Layer] = []
     params = dict(req["parameters"]) if req["parameters"] is not None else None
     for item in base:
@@ -341,20 +346,20 @@ def _build(store: Store, name: Name, req: dict[str, Any], base: list[_Layer], co
         layers.append(item)
 
     if req["template"]:
-        layers = _remove(store, layers, MEDIA + "template")
+        layers = _remove(store, layers, MEDIA + "template", in_use)
         try:
             templates.check(req["template"])
         except templates.TemplateError as exc:
             raise ApiError(400, f"template error: {exc}") from None
         _add(store, layers, req["template"].encode("utf-8"), MEDIA + "template")
     if req["system"]:
-        layers = _remove(store, layers, MEDIA + "system")
+        layers = _remove(store, layers, MEDIA + "system", in_use)
         _add(store, layers, req["system"].encode("utf-8"), MEDIA + "system")
     for text in _licenses(req["license"]):
         _add(store, layers, text.encode("utf-8"), MEDIA + "license")
-    layers = _set_parameters(store, layers, params)
+    layers = _set_parameters(store, layers, params, in_use)
     if req["messages"]:
-        layers = _remove(store, layers, MEDIA + "messages")
+        layers = _remove(store, layers, MEDIA + "messages", in_use)
         _add(store, layers, gojson.encode_line(req["messages"]), MEDIA + "messages")
 
     config_layer, _status = store.new_layer(gojson.encode_line(config.to_json()), CONFIG_MEDIA_TYPE)
@@ -362,7 +367,7 @@ def _build(store: Store, name: Name, req: dict[str, Any], base: list[_Layer], co
         if item.status:
             emit({"status": item.status})
     emit({"status": "writing manifest"})
-    store.write_manifest(name, manifest_bytes(config_layer, [item.layer for item in layers]))
+    return store.write_manifest(name, manifest_bytes(config_layer, [item.layer for item in layers]))
 
 
 def _licenses(value: Any) -> list[str]:
@@ -380,7 +385,8 @@ def _licenses(value: Any) -> list[str]:
     raise ApiError(500, f"json: cannot unmarshal {kind} into Go value of type []string")
 
 
-def _set_parameters(store: Store, layers: list[_Layer], params: dict[str, Any] | None) -> list[_Layer]:
+def _set_parameters(store: Store, layers: list[_Layer], params: dict[str, Any] | None,
+                    in_use: set[str]) -> list[_Layer]:
     merged = dict(params or {})
     for item in layers:
         if item.layer.media_type != MEDIA + "params":
@@ -393,6 +399,6 @@ def _set_parameters(store: Store, layers: list[_Layer], params: dict[str, Any] |
             merged.setdefault(key, value)
     if not merged:
         return layers
-    layers = _remove(store, layers, MEDIA + "params")
+    layers = _remove(store, layers, MEDIA + "params", in_use)
     _add(store, layers, gojson.encode_line(merged), MEDIA + "params")
     return layers

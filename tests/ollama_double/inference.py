@@ -24,7 +24,7 @@ import re
 from typing import Any, Iterator
 
 from . import gojson
-from .describe import model_view
+from .describe import ModelView
 
 __all__ = ["CHAT_FIELDS", "GENERATE_FIELDS", "Reply", "make_reply"]
 
@@ -71,7 +71,7 @@ class Reply:
         yield from self.chunks
 
 
-def _seed(options: dict[str, Any] | None, view: model_view) -> int:
+def _seed(options: dict[str, Any] | None, view: ModelView) -> int:
     for source in (options or {}, view.options):
         value = source.get("seed")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -79,7 +79,7 @@ def _seed(options: dict[str, Any] | None, view: model_view) -> int:
     return 0
 
 
-def make_reply(view: model_view, display: str, req: dict[str, Any], chat: bool, scripted: str | None) -> Reply:
+def make_reply(view: ModelView, display: str, req: dict[str, Any], chat: bool, scripted: str | None) -> Reply:
     """The deterministic reply for a generate (chat=False) or chat request."""
     if chat:
         conversation = [(m.get("role", ""), m.get("content", "")) for m in view.messages]

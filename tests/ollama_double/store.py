@@ -39,6 +39,7 @@ CONFIG_MEDIA_TYPE = "application/vnd.docker.container.image.v1+json"
 _DIGEST_RE = re.compile(r"^sha256[:-][0-9a-fA-F]{64}$")
 _RACY_NS = 100_000_000  # stat keys younger than this are not trusted (coarse mtimes)
 _COPY_CHUNK = 1024 * 1024
+RECENT = 0.25  # seconds a listing may be reused by mutating requests (see Store.manifests)
 
 
 def valid_digest(digest: str) -> bool:
@@ -140,10 +141,15 @@ class Store:
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.manifests_dir.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
-        self._index_lock = threading.Lock()
+        self._index_lock = threading.RLock()
         self._files: dict[str, tuple[tuple[int, int, int, int], Manifest | None]] = {}
         self.memo: dict[str, Any] = {}  # caches derived from disk by other modules
         self._names: dict[tuple[str, str, str, str], Name | None] = {}
+        self._dirs: dict[str, tuple[int, list[tuple[str, str, bool]]]] = {}
+        self._folds: dict[Name, tuple[str, str, str, str]] = {}
+        self._now = 0
+        self._snapshot: dict[Name, Manifest] | None = None
+        self._snapshot_at = 0.0
 
     # --- blobs -------------------------------------------------------------------------------
 
@@ -210,19 +216,18 @@ class Store:
         except FileNotFoundError:
             raise ApiError(500, f"open {path}: no such file or directory") from None
 
-    def remove_blob_if_unused(self, digest: str) -> None:
-        """Layer.Remove: delete the blob unless some manifest still uses it."""
-        if not digest or not valid_digest(digest):
-            return
-        if any(digest in m.digests() for m in self.manifests().values()):
-            return
-        self.blob_path(digest).unlink(missing_ok=True)
+    def in_use(self, manifests: Iterable[Manifest] | None = None) -> set[str]:
+        """Every blob digest some manifest refers to (all stored manifests by default)."""
+        found: set[str] = set()
+        for manifest in self.manifests(RECENT).values() if manifests is None else manifests:
+            found |= manifest.digests()
+        return found
 
-    def remove_unused(self, digests: Iterable[str]) -> None:
-        """Delete the given blobs that no manifest uses (RemoveLayers / deleteUnusedLayers)."""
-        in_use: set[str] = set()
-        for manifest in self.manifests().values():
-            in_use |= manifest.digests()
+    def remove_unused(self, digests: Iterable[str], in_use: set[str] | None = None) -> None:
+        """Delete the given blobs that no manifest uses (Layer.Remove, RemoveLayers,
+        deleteUnusedLayers); `in_use` may pass a set the caller already computed."""
+        if in_use is None:
+            in_use = self.in_use()
         for digest in set(digests) - in_use:
             if digest and valid_digest(digest):
                 self.blob_path(digest).unlink(missing_ok=True)
@@ -236,9 +241,11 @@ class Store:
         """The manifest stored under exactly this name (case-sensitive, like the file system)."""
         if not name.is_valid():
             return None
-        return self._load(name, str(self.manifest_path(name)))
+        with self._index_lock:
+            return self._load(name, str(self.manifest_path(name)))
 
-    def _load(self, name: Name, path: str) -> Manifest | None:
+    def _load(self, name: Name, path: str, now: int | None = None) -> Manifest | None:
+        """The parsed manifest at `path`, re-read only if its stat changed (or is too recent)."""
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -246,9 +253,8 @@ class Store:
         if not stat.S_ISREG(st.st_mode):
             return None
         key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
-        with self._index_lock:
-            cached = self._files.get(path)
-        if cached is not None and cached[0] == key and time.time_ns() - st.st_ctime_ns >= _RACY_NS:
+        cached = self._files.get(path)
+        if cached is not None and cached[0] == key and (now or time.time_ns()) - st.st_ctime_ns >= _RACY_NS:
             return cached[1]
         try:
             with open(path, "rb") as handle:
@@ -256,36 +262,65 @@ class Store:
             manifest: Manifest | None = parse_manifest(name, Path(path), data, st.st_mtime_ns)
         except (OSError, ValueError):
             manifest = None
-        with self._index_lock:
-            self._files[path] = (key, manifest)
+        self._files[path] = (key, manifest)
         return manifest
 
-    def manifests(self) -> dict[Name, Manifest]:
-        """Every readable manifest (manifest.Manifests(continueOnError=true))."""
-        found: dict[Name, Manifest] = {}
-        seen: set[str] = set()
-        for name, path in self._walk():
-            seen.add(path)
-            manifest = self._load(name, path)
-            if manifest is not None:
-                found[name] = manifest
+    def manifests(self, max_age: float = 0.0) -> dict[Name, Manifest]:
+        """Every readable manifest (manifest.Manifests(continueOnError=true)).
+
+        With max_age, a listing made less than that many seconds ago is reused (the
+        double's own writes keep it current); listing and show always look at the disk.
+        """
         with self._index_lock:
-            if len(self._files) > len(seen):
+            if max_age and self._snapshot is not None and time.monotonic() - self._snapshot_at < max_age:
+                return dict(self._snapshot)
+            found: dict[Name, Manifest] = {}
+            entries = list(self._walk())
+            now = time.time_ns()
+            load = self._load
+            for name, path in entries:
+                manifest = load(name, path, now)
+                if manifest is not None:
+                    found[name] = manifest
+            if len(self._files) > len(entries):
+                seen = {path for _name, path in entries}
                 for stale in set(self._files) - seen:
                     del self._files[stale]
-        return found
+            self._snapshot, self._snapshot_at = dict(found), time.monotonic()
+            return found
+
+    def _remember(self, name: Name, manifest: Manifest | None) -> None:
+        """Keep the reusable listing in step with a write or delete made here."""
+        key = Name(*name.parts(), "https")
+        if self._snapshot is not None:
+            if manifest is None:
+                self._snapshot.pop(key, None)
+            else:
+                self._snapshot[key] = manifest
+
+    def _entries(self, path: str) -> list[tuple[str, str, bool]]:
+        """A directory's (name, path, is_dir) entries, cached while its mtime is unchanged."""
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            self._dirs.pop(path, None)
+            return []
+        cached = self._dirs.get(path)
+        if cached is not None and cached[0] == mtime and self._now - mtime >= _RACY_NS:
+            return cached[1]
+        try:
+            with os.scandir(path) as it:
+                listing = sorted((e.name, e.path, e.is_dir()) for e in it)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        self._dirs[path] = (mtime, listing)
+        return listing
 
     def _walk(self) -> Iterator[tuple[Name, str]]:
         """(name, path) of every file at manifests/<host>/<namespace>/<model>/<tag>."""
-
-        def entries(path: str) -> list[tuple[str, str, bool]]:
-            try:
-                with os.scandir(path) as it:
-                    return sorted((e.name, e.path, e.is_dir()) for e in it)
-            except (FileNotFoundError, NotADirectoryError):
-                return []
-
+        self._now = time.time_ns()
         names_cache = self._names
+        entries = self._entries
         for host, host_path, host_dir in entries(str(self.manifests_dir)):
             if not host_dir:
                 continue
@@ -296,7 +331,7 @@ class Store:
                     if not model_dir:
                         continue
                     for tag, tag_path, tag_dir in entries(model_path):
-                        if tag_dir:
+                        if tag_dir or tag.startswith(".tmp-"):
                             continue
                         parts = (host, namespace, model, tag)
                         name = names_cache.get(parts, False)
@@ -306,17 +341,22 @@ class Store:
                         if name is not None:
                             yield name, tag_path
 
-    def existing_name(self, name: Name) -> Name:
+    def existing_name(self, name: Name, max_age: float = 0.0) -> Name:
         """getExistingName: reuse the case of existing parts (case-insensitive match)."""
+        want = name.fold()
         host, namespace, model, tag = name.parts()
-        for other in self.manifests():
-            if other.host.lower() == host.lower():
+        folds = self._folds
+        for other in self.manifests(max_age):
+            fold = folds.get(other)
+            if fold is None:
+                fold = folds[other] = other.fold()
+            if fold[0] == want[0]:
                 host = other.host
-            if other.namespace.lower() == namespace.lower():
+            if fold[1] == want[1]:
                 namespace = other.namespace
-            if other.model.lower() == model.lower():
+            if fold[2] == want[2]:
                 model = other.model
-            if other.tag.lower() == tag.lower():
+            if fold[3] == want[3]:
                 tag = other.tag
         return Name(host, namespace, model, tag, name.scheme)
 
@@ -336,8 +376,10 @@ class Store:
             except FileNotFoundError:
                 pass
             raise
-        manifest = self._load(name, str(path))
-        assert manifest is not None
+        with self._index_lock:
+            manifest = self._load(name, str(path))
+            assert manifest is not None
+            self._remember(name, manifest)
         return manifest
 
     def delete_manifest(self, manifest: Manifest) -> None:
@@ -345,6 +387,7 @@ class Store:
         manifest.path.unlink(missing_ok=True)
         with self._index_lock:
             self._files.pop(str(manifest.path), None)
+            self._remember(manifest.name, None)
         self.prune_directories(manifest.path.parent)
 
     def prune_directories(self, start: Path) -> None:
