@@ -64,6 +64,7 @@ def ollama_double(tmp_path: Path) -> Iterator[OllamaDouble]:
         yield double
     finally:
         double.stop()
+    assert not double.internal_errors, "the Ollama test double failed:\n" + "\n".join(double.internal_errors)
 
 
 @dataclass

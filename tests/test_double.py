@@ -99,7 +99,7 @@ def test_delay_delays_and_requests_overlap(double: OllamaDouble, base_model: str
         each = list(pool.map(create, range(4)))
     total = time.monotonic() - start
     assert min(each) >= 1.0  # every request really waited
-    assert total < 2.5  # ...at the same time, not one after another
+    assert total < 3.5  # ...at the same time: one after another would take 4 s
     assert double.controls.count("POST", "/api/create") == 5
 
 
@@ -591,7 +591,7 @@ def test_tags_is_fast_with_a_thousand_models(double: OllamaDouble, http: httpx.C
         shutil.copy(source, target)
     assert len(http.get("/api/tags").json()["models"]) == 1001
     timings = []
-    for _ in range(3):
+    for _ in range(5):
         start = time.perf_counter()
         assert http.get("/api/tags").status_code == 200
         timings.append(time.perf_counter() - start)
@@ -605,3 +605,18 @@ def test_many_sequential_creates_stay_fast(double: OllamaDouble, client: ollama.
     elapsed = time.monotonic() - start
     assert len(client.list().models) == 201
     assert elapsed < 10, elapsed
+
+
+def test_a_bug_in_the_double_is_a_500_and_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.ollama_double.app import App
+
+    def broken(self: App, *args: Any) -> None:
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(App, "ps", broken)
+    with OllamaDouble(tmp_path / "models") as double:
+        response = httpx.get(double.url + "/api/ps", timeout=5)
+        assert response.status_code == 500
+        assert "internal error in the Ollama test double" in response.json()["error"]
+        assert len(double.internal_errors) == 1 and "ZeroDivisionError" in double.internal_errors[0]
+        assert httpx.get(double.url + "/api/version", timeout=5).status_code == 200  # still serving

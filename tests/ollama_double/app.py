@@ -60,6 +60,7 @@ class App:
         self.version = version
         self.controls = controls
         self.stopping = stopping
+        self.bugs: list[str] = []  # tracebacks of unexpected exceptions (bugs in the double)
         self.routes: list[tuple[str, dict[str, tuple[Handler, str | None]]]] = [
             ("/", {"GET": (App.root, None), "HEAD": (App.root, None)}),
             ("/api/version", {"GET": (App.api_version, None), "HEAD": (App.api_version, None)}),
@@ -131,6 +132,7 @@ class App:
         except (ConnectionError, TimeoutError, socket.timeout):
             handler.close_connection = True
         except Exception as exc:  # a bug in the double: say so loudly, keep serving
+            self.bugs.append(traceback.format_exc())
             traceback.print_exc(file=sys.stderr)
             if x.status is None:
                 try:

@@ -166,19 +166,24 @@ def _details(view: ModelView, *, with_lengths: bool) -> gojson.Struct:
 def _tag_entries(store: Store) -> list[tuple[gojson.Struct, str]]:
     """(entry, its JSON) for every model, newest first; cached per manifest file version."""
     entries = []
-    cache: dict[tuple[str, str, int], tuple[gojson.Struct, str]] = store.memo.setdefault("tags", {})
     live = set()
+    with store.memo_lock:
+        cache: dict[tuple[str, str, int], tuple[gojson.Struct, str]] = store.memo.setdefault("tags", {})
     for name, manifest in store.manifests().items():
         key = (str(manifest.path), manifest.digest, manifest.mtime_ns)
         live.add(key)
-        hit = cache.get(key)
+        with store.memo_lock:
+            hit = cache.get(key)
         if hit is None:
             entry = _list_entry(store, name, manifest)
-            hit = cache[key] = (entry, gojson.dumps(entry))
+            hit = (entry, gojson.dumps(entry))
+            with store.memo_lock:
+                cache[key] = hit
         entries.append((-manifest.mtime_ns, name.display_shortest(), hit))
-    if len(cache) > len(live):
-        for stale in set(cache) - live:
-            cache.pop(stale, None)
+    with store.memo_lock:
+        if len(cache) > len(live):
+            for stale in set(cache) - live:
+                del cache[stale]
     entries.sort(key=lambda item: (item[0], item[1]))
     return [hit for _, _, hit in entries]
 

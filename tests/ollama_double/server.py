@@ -111,6 +111,7 @@ class OllamaDouble:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.port = port
+        self.internal_errors: list[str] = []  # tracebacks of bugs in the double (500 answers)
 
     @property
     def host(self) -> str:
@@ -135,6 +136,7 @@ class OllamaDouble:
         if self.registry_dir is not None:
             self.registry_dir.mkdir(parents=True, exist_ok=True)
         app = App(store, registry, self.version, self.controls, self._stopping)
+        app.bugs = self.internal_errors
         server = _Server(self._bind, app, self.verbose)
         self.port = server.server_address[1]
         self._bind = ("127.0.0.1", self.port)  # a restart reuses the port

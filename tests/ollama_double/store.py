@@ -144,6 +144,7 @@ class Store:
         self._index_lock = threading.RLock()
         self._files: dict[str, tuple[tuple[int, int, int, int], Manifest | None]] = {}
         self.memo: dict[str, Any] = {}  # caches derived from disk by other modules
+        self.memo_lock = threading.Lock()
         self._names: dict[tuple[str, str, str, str], Name | None] = {}
         self._dirs: dict[str, tuple[int, list[tuple[str, str, bool]]]] = {}
         self._folds: dict[Name, tuple[str, str, str, str]] = {}
