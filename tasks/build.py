@@ -216,7 +216,8 @@ class Builder:
         def change(lock: Lock) -> None:
             lock.models[name] = entry
 
-        lockfile.update(self.project.lock_path, change, self.project.lock_guard)
+        lockfile.update(self.project.lock_path, change, self.project.lock_guard,
+                        self.project.lock_cache)
 
     def build(self, source: ModelSource, *, relock: bool = False,
               repo: Mapping[tuple[str, str, str, str], str] | None = None) -> dict[str, str]:
@@ -225,7 +226,7 @@ class Builder:
         inputs = gather(self.project, source, self.cache.digest)
         for warning in inputs.warnings:
             self.say(f"{name}: warning: {source.relpath}: {warning}")
-        lock = lockfile.read(self.project.lock_path)
+        lock = lockfile.read(self.project.lock_path, self.project.lock_cache)
         entry = lock.models.get(name)
         base_digest = None
         if inputs.base is not None:

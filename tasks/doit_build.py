@@ -9,7 +9,7 @@ from doit.exceptions import TaskFailed
 from .build import Builder
 from .doit_plumbing import Run, loaded, run
 from .errors import DoitOllamaError
-from .inputs import local_paths
+from .names import ModelName
 from .project import ModelSource
 from .server import Server
 
@@ -43,17 +43,19 @@ def _build_action(name: str, relock: bool) -> Any:
         return TaskFailed(str(err))
 
 
-def _dependencies(run: Run, source: ModelSource) -> tuple[list[str], list[str]]:
+def _dependencies(state: Run, source: ModelSource) -> tuple[list[str], list[str]]:
     """file_dep and task_dep of a model; a Modelfile that does not parse gets only itself."""
     files = [str(source.modelfile)]
     tasks: list[str] = []
     try:
-        paths, base = local_paths(run.project, source)
+        deps = state.dependencies.get(source)
     except (DoitOllamaError, OSError):
         return files, tasks  # the build action will report the problem with its location
-    files += [str(p) for p in paths]
-    if base is not None and base.key in run.repo and base.key != source.name.key:
-        tasks.append(f"build:{run.repo[base.key]}")
+    files += deps.files
+    if deps.base is not None:
+        base = ModelName.parse(deps.base)
+        if base.key in state.repo and base.key != source.name.key:
+            tasks.append(f"build:{state.repo[base.key]}")
     return files, tasks
 
 
@@ -76,3 +78,4 @@ def task_build() -> Any:
             "uptodate": [_UpToDate(source.display)],
             "verbosity": 2,
         }
+    state.dependencies.save()

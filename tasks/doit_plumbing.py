@@ -17,6 +17,7 @@ from doit.reporter import ConsoleReporter
 
 from . import lockfile
 from .errors import DoitOllamaError
+from .depcache import DependencyCache
 from .hashing import DigestCache
 from .lockfile import Lock
 from .names import ModelName
@@ -56,6 +57,7 @@ class Run:
         self.by_name = {m.display: m for m in self.models}
         self.repo = {m.name.key: m.display for m in self.models}
         self.cache = DigestCache(self.project.state_dir / "hashes.sqlite3")
+        self.dependencies = DependencyCache(self.project.state_dir / "dependencies.json")
         self._tags: dict[tuple[str, str, str, str], Tag] | None = None
         self._lock: Lock | None = None
         self._lock_stamp: tuple[int, ...] | None = None
@@ -76,7 +78,7 @@ class Run:
         except FileNotFoundError:
             stamp = (0,)
         if self._lock is None or stamp != self._lock_stamp:
-            self._lock = lockfile.read(self.project.lock_path)
+            self._lock = lockfile.read(self.project.lock_path, self.project.lock_cache)
             self._lock_stamp = stamp
         return self._lock
 

@@ -22,14 +22,13 @@ from .errors import ModelfileError, ModelNameError
 from .names import ModelName
 from .project import ModelSource, Project
 
-__all__ = ["FIELDS", "Inputs", "LocalFile", "fingerprint", "gather", "local_paths"]
+__all__ = ["FIELDS", "Inputs", "LocalFile", "fingerprint", "gather"]
 
 # The create-request fields a lock fingerprints one by one, in report order.
 FIELDS: Final = (
     "from", "files", "adapters", "draft_files", "template", "system", "license",
     "parameters", "messages", "renderer", "parser", "requires",
 )
-_PLACEHOLDER_DIGEST: Final = "sha256:" + "0" * 64
 
 
 def fingerprint(value: Any) -> str:
@@ -94,18 +93,6 @@ def _line_naming(mf: modelfile.Modelfile, path: Path) -> int | None:
 def _resolve(source: ModelSource, digest: Callable[[str | os.PathLike[str]], str]) -> Any:
     mf = modelfile.load(source.modelfile)
     return mf, mf.resolve(source.modelfile.parent, digest=digest)
-
-
-def local_paths(project: Project, source: ModelSource) -> tuple[list[Path], ModelName | None]:
-    """The local files a Modelfile names and the model it is FROM, without hashing anything."""
-    _, resolved = _resolve(source, lambda _path: _PLACEHOLDER_DIGEST)
-    base = None
-    if resolved.base:
-        try:
-            base = ModelName.parse(resolved.base)
-        except ModelNameError:
-            base = None
-    return [Path(f.path) for f in resolved.local_files], base
 
 
 def gather(project: Project, source: ModelSource,

@@ -85,16 +85,24 @@ class Project:
         return self.root / STATE_DIR
 
     @property
+    def lock_cache(self) -> Path:
+        """The checked lock remembered as JSON under the sha256 of its bytes (a speed-up)."""
+        return self.state_dir / "lock-cache.json"
+
+    @property
     def lock_guard(self) -> Path:
         """The file lock that serialises writers of the lock."""
         return self.state_dir / "lock.guard"
 
     def relative(self, path: Path) -> str:
         """`path` relative to the repository with forward slashes, or absolute if outside."""
-        try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return path.resolve().as_posix()
+        plain = Path(os.path.abspath(path))
+        if plain.is_relative_to(self.root) and not plain.is_symlink():
+            return plain.relative_to(self.root).as_posix()
+        real = path.resolve()
+        if real.is_relative_to(self.root):
+            return real.relative_to(self.root).as_posix()
+        return real.as_posix()
 
     def is_mutable(self, name: ModelName) -> bool:
         """True if `name`'s tag may be rebuilt with new inputs."""

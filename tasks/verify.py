@@ -229,7 +229,7 @@ def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: s
 def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
             digest: Callable[[str], str]) -> Report:
     """Check sources against the lock and, unless offline, every host against the lock."""
-    lock = lockfile.read(project.lock_path)
+    lock = lockfile.read(project.lock_path, project.lock_cache)
     models = project.models()
     report = Report(offline=offline)
     _check_sources(project, lock, models, digest, report)

@@ -1,0 +1,128 @@
+"""lock/models.lock: schema checks with file and line, deterministic bytes, atomic merged updates."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from doit_ollama import lockfile
+from doit_ollama.errors import LockError
+from doit_ollama.lockfile import BaseRef, ChannelEntry, Lock, ModelEntry
+
+H1 = "sha256:" + "1" * 64
+H2 = "sha256:" + "2" * 64
+
+
+def entry(i: int = 0, **changes: object) -> ModelEntry:
+    values: dict[str, object] = dict(
+        modelfile=f"models/m{i}/v1.Modelfile", inputs=H1, digest=H2, ollama="0.33.0",
+        fields={"system": H1}, files={}, base=BaseRef("base:1b", H1),
+    )
+    values.update(changes)
+    return ModelEntry(**values)  # type: ignore[arg-type]
+
+
+def test_render_parse_round_trip_and_determinism() -> None:
+    lock = Lock(models={"b:v1": entry(1), "a:v1": entry(0, files={"models/x.gguf": H2}, base=None)},
+                channels={"a:prod": ChannelEntry("a:v1", H2)})
+    data = lockfile.render(lock)
+    assert lockfile.parse(data) == lock
+    assert data == lockfile.render(lockfile.parse(data))
+    assert data.index(b'[models."a:v1"]') < data.index(b'[models."b:v1"]')
+    assert data.startswith(b"# This file is written by doit-ollama")
+
+
+names = st.text(alphabet="abcdefgh:.-_/", min_size=1, max_size=12)
+digests = st.sampled_from([H1, H2])
+entries = st.builds(
+    ModelEntry,
+    modelfile=st.text(max_size=20), inputs=digests, digest=digests, ollama=st.text(max_size=8),
+    fields=st.dictionaries(st.sampled_from(["system", "template", "parameters"]), digests),
+    files=st.dictionaries(st.text(min_size=1, max_size=10), digests, max_size=2),
+    base=st.none() | st.builds(BaseRef, names, digests),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(names, entries, max_size=5), st.dictionaries(names, st.builds(
+    ChannelEntry, names, digests, st.booleans(), st.text(max_size=8)), max_size=2))
+def test_render_per_entry_equals_rendering_the_whole_document(models: dict[str, ModelEntry],
+                                                                channels: dict[str, ChannelEntry]) -> None:
+    lock = Lock(models=models, channels=channels)
+    once = lockfile.render(lock)
+    doc: dict[str, object] = {"version": 1}
+    if models:
+        doc["models"] = {k: lockfile._model_table(models[k]) for k in sorted(models)}
+    if channels:
+        doc["channels"] = {k: lockfile._channel_table(channels[k]) for k in sorted(channels)}
+    assert once == (lockfile.HEADER + tomli_w.dumps(doc)).encode()
+    assert lockfile.render(lock) == once  # memoised path gives the same bytes
+    assert lockfile.parse(once) == Lock(models=dict(models), channels=dict(channels))
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('version = 1\n[models."a:v1"\n', "invalid TOML"),
+        ("version = 2\n", "newer than this doit-ollama understands"),
+        ('version = "1"\n', "'version' must be 1"),
+        ('version = 1\nextra = 3\n', "unknown top-level key(s): extra"),
+        ('version = 1\n\n[models."a:v1"]\nmodelfile = "m"\ninputs = "sha256:00"\ndigest = "x"\nollama = "1"\n',
+         ":3: 'a:v1': field 'inputs' must look like sha256"),
+        ('version = 1\n\n[models."a:v1"]\nmodelfile = 3\n', ":3: 'a:v1': field 'modelfile' must be a string"),
+        (f'version = 1\n[models."a:v1"]\nmodelfile = "m"\ndigest = "{H1}"\ninputs = "{H1}"\n',
+         "field 'ollama' is missing"),
+        (f'version = 1\n[channels."a:prod"]\ntarget = "a:v1"\ndigest = "{H1}"\ntested = "yes"\n',
+         "field 'tested' must be true or false"),
+    ],
+)
+def test_bad_locks_name_the_file_line_and_problem(text: str, says: str) -> None:
+    with pytest.raises(LockError) as info:
+        lockfile.parse(text.encode(), "lock/models.lock")
+    message = str(info.value)
+    assert message.startswith("lock/models.lock")
+    assert says in message
+    assert "git checkout -- lock/models.lock" in message
+
+
+def test_missing_lock_is_empty_and_cache_is_keyed_by_content(tmp_path: Path) -> None:
+    path, cache = tmp_path / "models.lock", tmp_path / "cache.json"
+    assert lockfile.read(path, cache) == Lock()
+    lockfile.write_atomic(path, lockfile.render(Lock(models={"a:v1": entry()})))
+    assert set(lockfile.read(path, cache).models) == {"a:v1"}
+    assert cache.exists()
+    # a change of the lock that the cache did not see is read from the file, not the cache
+    path.write_bytes(lockfile.render(Lock(models={"b:v1": entry(1)})))
+    assert set(lockfile.read(path, cache).models) == {"b:v1"}
+    cache.write_text("{ damaged")
+    assert set(lockfile.read(path, cache).models) == {"b:v1"}
+
+
+def _add(args: tuple[str, str, int]) -> None:
+    path, guard, i = args
+
+    def change(lock: Lock) -> None:
+        lock.models[f"m{i}:v1"] = entry(i)
+
+    lockfile.update(path, change, guard, Path(guard).with_name("cache.json"))
+
+
+def test_parallel_updates_never_lose_an_entry(tmp_path: Path) -> None:
+    path, guard = tmp_path / "lock" / "models.lock", tmp_path / "state" / "lock.guard"
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        pool.map(_add, [(str(path), str(guard), i) for i in range(40)])
+    assert set(lockfile.read(path).models) == {f"m{i}:v1" for i in range(40)}
+    assert not list(path.parent.glob(".*tmp"))
+
+
+def test_update_leaves_a_corrupt_lock_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "models.lock"
+    path.write_bytes(b"not toml [")
+    with pytest.raises(LockError):
+        lockfile.update(path, lambda lock: None, tmp_path / "guard")
+    assert path.read_bytes() == b"not toml ["
