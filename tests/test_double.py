@@ -140,7 +140,7 @@ def test_hang_times_out_the_client_and_stop_releases_it(tmp_path: Path) -> None:
             assert 0.25 <= time.monotonic() - start < 2
         with ollama.Client(host=double.url, timeout=5) as c:
             assert c.list().models == []  # times=1: only one request hung
-            double.controls.hang("GET", "/api/tags")
+            double.controls.hang("GET", "/api/tags", timeout=None)
             outcome: list[Any] = []
 
             def pending_list() -> None:
@@ -444,6 +444,8 @@ def test_generate_is_deterministic(client: ollama.Client, base_model: str) -> No
     assert short.done_reason == "length" and len(short.response.split()) == 2
     loaded = client.generate(base_model, "")
     assert (loaded.done_reason, loaded.response) == ("load", "")
+    assert client.generate(base_model, "", keep_alive=0).done_reason == "unload"
+    assert client.chat(base_model, messages=[], keep_alive="0s").done_reason == "unload"
 
 
 def test_json_mode_answers_json(client: ollama.Client, base_model: str) -> None:

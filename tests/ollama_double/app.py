@@ -359,7 +359,8 @@ class App:
         view = describe.ModelView(self.store, manifest)
         created = _now_utc()
         if (chat and not req["messages"]) or (not chat and not req["prompt"]):
-            x.json(200, inference.final_line(raw, created, None, chat))
+            reason = "unload" if inference.is_unload(req["keep_alive"]) else "load"
+            x.json(200, inference.final_line(raw, created, None, chat, reason=reason))
             return
         display = name.display_shortest()
         reply = inference.make_reply(view, display, req, chat, self.controls.reply_for(display))
@@ -416,6 +417,8 @@ class App:
                 args = dict(body)
                 if "timeout" in args:
                     args["seconds"] = args.pop("timeout") or 0.0
+                elif args.get("kind") == "hang" and "seconds" not in args:
+                    args["seconds"] = 30.0  # as Controls.hang: never wait forever by default
                 kind, fmethod, fpath = args.pop("kind", None), args.pop("method", None), args.pop("path", None)
                 if not (kind and fmethod and fpath):
                     raise ValueError("a fault needs kind, method and path")

@@ -154,10 +154,11 @@ class Controls:
         operation stops there. Non-streaming requests are cut before any response."""
         return self.add_fault("drop", method, path, model=model, times=times, after_lines=after_lines)
 
-    def hang(self, method: str, path: str, *, timeout: float | None = None, times: int = 1,
+    def hang(self, method: str, path: str, *, timeout: float | None = 30.0, times: int = 1,
              model: str | None = None) -> Fault:
         """Accept matching requests and never answer, until the double stops or `timeout`
-        seconds pass; then close the connection."""
+        seconds pass (None: only when it stops); then close the connection. The default
+        keeps a test whose client has no timeout from waiting forever."""
         return self.add_fault("hang", method, path, model=model, times=times, seconds=timeout or 0.0)
 
     def error_in_stream(self, method: str, path: str, *, message: str = "injected stream error",

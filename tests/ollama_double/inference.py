@@ -121,7 +121,15 @@ def chunk_line(model: str, created: str, chunk: str, chat: bool) -> gojson.Struc
     return out
 
 
-def final_line(model: str, created: str, reply: Reply | None, chat: bool, text: str = "") -> gojson.Struct:
+def is_unload(keep_alive: Any) -> bool:
+    """keep_alive of zero ("0", 0, "0s", "0m"...): an empty request then unloads the model."""
+    if isinstance(keep_alive, (int, float)) and not isinstance(keep_alive, bool):
+        return keep_alive == 0
+    return isinstance(keep_alive, str) and re.fullmatch(r"0+(\.0*)?(ns|us|µs|ms|s|m|h)?", keep_alive.strip()) is not None
+
+
+def final_line(model: str, created: str, reply: Reply | None, chat: bool, text: str = "",
+               reason: str = "load") -> gojson.Struct:
     out = gojson.Struct(model=model, created_at=created)
     if chat:
         out["message"] = gojson.Struct(role="assistant", content=text)
@@ -129,7 +137,7 @@ def final_line(model: str, created: str, reply: Reply | None, chat: bool, text: 
         out["response"] = text
     out["done"] = True
     if reply is None:
-        out["done_reason"] = "load"
+        out["done_reason"] = reason
         return out
     out["done_reason"] = reply.done_reason
     if not chat:
