@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from . import lockfile, modelfile
+from . import lockfile
 from .errors import DoitOllamaError
 from .names import ModelName
 from .project import ModelSource
@@ -47,6 +47,8 @@ class Dependencies:
 
 def scan(source: ModelSource) -> tuple[Dependencies, dict[str, list[int] | None]]:
     """Parse and resolve one Modelfile (nothing hashed); also the paths whose change matters."""
+    from . import modelfile  # only on a cache miss: a no-op build parses no Modelfile
+
     mf = modelfile.load(source.modelfile)
     folder = str(source.modelfile.parent)
     probes: dict[str, list[int] | None] = {}

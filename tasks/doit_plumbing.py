@@ -110,10 +110,15 @@ class Run:
 _RUN: Run | None = None
 
 
+_RUN_CWD = ""
+
+
 def run() -> Run:
-    global _RUN
-    if _RUN is None or _RUN.project.root != Path.cwd().resolve():
-        _RUN = Run()
+    """This process's run state, made on first use in the current folder."""
+    global _RUN, _RUN_CWD
+    cwd = os.getcwd()
+    if _RUN is None or cwd != _RUN_CWD:
+        _RUN, _RUN_CWD = Run(), cwd
     return _RUN
 
 

@@ -8,8 +8,9 @@ from doit.exceptions import TaskFailed
 
 from .doit_plumbing import REPORT_META, emit, loaded, run
 from .errors import DoitOllamaError
-from .report import FORMATS, render, render_status
-from .verify import inspect
+
+# The report formats, listed here so that loading tasks does not import the report code.
+FORMATS = ("text", "json", "junit", "github")
 
 __all__ = ["task_status", "task_verify"]
 
@@ -21,6 +22,9 @@ _HOST_PARAM = {
 
 
 def _verify_action(offline: bool, format: str, output: str, host: list[str]) -> Any:
+    from .report import render
+    from .verify import inspect
+
     state = run()
     try:
         report = inspect(state.project, host or state.project.hosts, offline=offline,
@@ -56,6 +60,9 @@ def task_verify() -> Any:
 
 
 def _status_action(json: bool, host: list[str], offline: bool) -> Any:
+    from .report import render, render_status
+    from .verify import inspect
+
     state = run()
     try:
         report = inspect(state.project, host or state.project.hosts[:1], offline=offline,

@@ -20,9 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import tomli_w
-from filelock import FileLock, Timeout
-
 from .errors import LockError
 
 if sys.version_info >= (3, 11):
@@ -297,6 +294,8 @@ def _render_table(section: str, name: str, table: dict[str, Any]) -> str:
     hit = _RENDERED.get((section, name))
     if hit is not None and hit[0] == key:
         return hit[1]
+    import tomli_w  # imported on first write: a no-op build never renders the lock
+
     text = tomli_w.dumps({section: {name: table}})
     _RENDERED[(section, name)] = (key, text)
     return text
@@ -308,7 +307,7 @@ def render(lock: Lock) -> bytes:
     The same text as tomli_w.dumps of the whole document (tables are separated by one blank
     line), assembled per entry so unchanged entries are not rendered again.
     """
-    parts = [tomli_w.dumps({"version": LOCK_VERSION})]
+    parts = [f"version = {LOCK_VERSION}\n"]
     parts += [_render_table("models", k, _model_table(lock.models[k])) for k in sorted(lock.models)]
     parts += [_render_table("channels", k, _channel_table(lock.channels[k]))
               for k in sorted(lock.channels)]
@@ -338,6 +337,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = T
 def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
            guard: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None) -> Lock:
     """Re-read the lock under a file lock (`guard`), apply `change`, write it if it changed."""
+    from filelock import FileLock, Timeout  # only writers need it
+
     Path(guard).parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(guard), timeout=LOCK_WAIT_SECONDS):

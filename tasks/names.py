@@ -9,6 +9,8 @@ The host may be 1-350 characters long, the other parts 1-80. Comparison ignores 
 
 from __future__ import annotations
 
+import functools
+import re
 import string
 from dataclasses import dataclass
 from typing import Final
@@ -27,8 +29,17 @@ _EXTRA: Final = {"host": ".:", "namespace": "", "model": ".", "tag": "."}
 _MAX_LEN: Final = {"host": 350, "namespace": 80, "model": 80, "tag": 80}
 
 
+# The whole rule for a part as one expression: the fast path when nothing is wrong.
+_VALID: Final = {
+    kind: re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_\-{re.escape(extra)}]{{0,{_MAX_LEN[kind] - 1}}}")
+    for kind, extra in _EXTRA.items()
+}
+
+
 def _check_part(kind: str, value: str, text: str) -> None:
     """Raise ModelNameError naming the part of `text` that Ollama would refuse."""
+    if _VALID[kind].fullmatch(value):
+        return
     if value == "":
         raise ModelNameError(f"invalid model name {text!r}: the {kind} is empty")
     if len(value) > _MAX_LEN[kind]:
@@ -63,6 +74,10 @@ class ModelName:
     @classmethod
     def parse(cls, text: str) -> ModelName:
         """Parse `text` the way Ollama does, filling defaults; raise ModelNameError if invalid."""
+        return _parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> ModelName:
         rest = text
         tag = ""
         if rest.rfind(":") > rest.rfind("/"):
@@ -106,7 +121,7 @@ class ModelName:
             return False
         return True
 
-    @property
+    @functools.cached_property
     def display(self) -> str:
         """The shortest form, as /api/tags shows it: `llama3.2:latest`, `team/bot:v1`."""
         if self.host.lower() != DEFAULT_HOST:
@@ -122,7 +137,7 @@ class ModelName:
         """The display form without the tag: `my-bot`, `team/bot`."""
         return self.display.rsplit(":", 1)[0]
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str, str, str]:
         """A case-insensitive identity, for comparing and indexing names as Ollama does."""
         return (self.host.lower(), self.namespace.lower(), self.model.lower(), self.tag.lower())
@@ -137,3 +152,10 @@ class ModelName:
 
     def __str__(self) -> str:
         return self.display
+
+
+# Names are parsed over and over (discovery, /api/tags, every up-to-date check); a parsed name
+# is immutable, so the result is remembered.
+@functools.lru_cache(maxsize=65536)
+def _parse(text: str) -> ModelName:
+    return ModelName._parse(text)

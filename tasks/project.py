@@ -216,48 +216,58 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
     )
 
 
-def _name_for(models_dir: Path, path: Path) -> str | None:
-    """The model name a Modelfile's place under models/ gives it, or None if not a Modelfile."""
-    rel = path.relative_to(models_dir).parts
-    if path.name == "Modelfile":
-        folders, tag = rel[:-1], "latest"
-    elif path.name.endswith(MODELFILE_SUFFIX) and len(path.name) > len(MODELFILE_SUFFIX):
-        folders, tag = rel[:-1], path.name[: -len(MODELFILE_SUFFIX)]
+def _name_for(parts: list[str], filename: str, shown: str) -> str | None:
+    """The model name a Modelfile's place under models/ gives it, or None if not a Modelfile.
+
+    `parts` are the folders between models/ and the file.
+    """
+    if filename == "Modelfile":
+        tag = "latest"
+    elif filename.endswith(MODELFILE_SUFFIX) and len(filename) > len(MODELFILE_SUFFIX):
+        tag = filename[: -len(MODELFILE_SUFFIX)]
     else:
         return None
-    if len(folders) not in (1, 2):
+    if len(parts) not in (1, 2):
         raise ConfigError(
-            f"{path}: a Modelfile must sit at models/<model>/<tag>.Modelfile or "
+            f"{shown}: a Modelfile must sit at models/<model>/<tag>.Modelfile or "
             f"models/<namespace>/<model>/<tag>.Modelfile (or models/<model>/Modelfile for "
             f":latest); move it, or name it in [tool.doit-ollama] extra-models"
         )
-    return "/".join(folders) + ":" + tag
+    return "/".join(parts) + ":" + tag
 
 
 def discover(project: Project) -> list[ModelSource]:
     """Every model tag of the repository, sorted by name; refuses names Ollama would refuse."""
     found: dict[tuple[str, str, str, str], ModelSource] = {}
 
-    def add(text: str, modelfile: Path, origin: str) -> None:
+    def add(text: str, modelfile: Path, relpath: str, origin: str) -> None:
         try:
             name = ModelName.parse(text)
         except ModelNameError as exc:
             raise ConfigError(f"{origin}: {exc}; rename the file so it gives a valid name") from None
-        source = ModelSource(name, modelfile, project.relative(modelfile))
         other = found.get(name.key)
         if other is not None:
             raise ConfigError(
                 f"{origin}: model {name.display} is also defined by {other.relpath} "
                 "(Ollama compares names ignoring case); keep one of them"
             )
-        found[name.key] = source
+        found[name.key] = ModelSource(name, modelfile, relpath)
 
-    if project.models_dir.is_dir():
-        for path in sorted(project.models_dir.rglob("*")):
-            if path.is_file() and not any(p.startswith(".") for p in path.relative_to(project.models_dir).parts):
-                text = _name_for(project.models_dir, path)
+    models_dir = str(project.models_dir)
+    if os.path.isdir(models_dir):
+        prefix = project.relative(project.models_dir)
+        # os.walk and plain strings: pathlib costs more than everything else here at 1000 models
+        for folder, dirs, files in os.walk(models_dir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            inner = os.path.relpath(folder, models_dir)
+            parts = [] if inner == "." else inner.split(os.sep)
+            for filename in sorted(files):
+                if filename.startswith("."):
+                    continue
+                relpath = "/".join([prefix, *parts, filename])
+                text = _name_for(parts, filename, relpath)
                 if text is not None:
-                    add(text, path, project.relative(path))
+                    add(text, Path(folder, filename), relpath, relpath)
     elif project.sources.get("models", "default") != "default":
         raise ConfigError(f"models folder {project.models_dir} does not exist "
                           f"(set by [tool.doit-ollama] models)")
@@ -265,5 +275,5 @@ def discover(project: Project) -> list[ModelSource]:
         path = (project.root / rel).resolve()
         if not path.is_file():
             raise ConfigError(f"pyproject.toml: extra model {text!r} names {rel}, which is not a file")
-        add(text, path, f"pyproject.toml [tool.doit-ollama.extra-models] {text!r}")
+        add(text, path, project.relative(path), f"pyproject.toml [tool.doit-ollama.extra-models] {text!r}")
     return sorted(found.values(), key=lambda s: s.name.key)

@@ -14,7 +14,7 @@ from .verify import Finding, Report
 
 __all__ = ["FORMATS", "render", "render_status"]
 
-FORMATS: Final = ("text", "json", "junit", "github")
+FORMATS: Final = ("text", "json", "junit", "github")  # keep doit_report.FORMATS equal
 
 
 def _text(report: Report) -> str:
