@@ -111,7 +111,7 @@ class App:
                 except (gojson.MissingBody, gojson.BadRequestBody) as exc:
                     problem = ApiError(400, str(exc))
             model = self._model_of(path, value)
-            record = x.record = self.controls.record(method, path, model)
+            x.record = self.controls.record(method, path, model)
             faults = self.controls.take_faults(method, path, model)
             self._pre_faults(x, faults, streaming=path in _STREAMING)
             if x.status is not None:
