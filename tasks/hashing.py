@@ -14,6 +14,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from . import stats
+
 __all__ = ["CHUNK_SIZE", "DigestCache", "sha256_file"]
 
 # 1 MiB: large enough that the per-call overhead of read() vanishes next to hashing,
@@ -86,6 +88,7 @@ class DigestCache:
                 return str(row[0])
         result = sha256_file(real)
         self.bytes_hashed += st.st_size
+        stats.record("hashed", st.st_size)
         if db is not None:
             try:
                 db.execute(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from . import stats
 from .errors import ModelNameError, ServerError
 from .names import ModelName
 
@@ -219,6 +220,7 @@ class Server:
                 headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
             ),
         )
+        stats.record("uploaded", size)
 
     def _stream(self, what: str, model: str, path: str, body: Mapping[str, Any],
                 progress: ProgressCallback | None) -> None:
