@@ -18,7 +18,6 @@ from typing import TextIO
 
 from . import lockfile
 from .errors import BuildRefused, ServerError
-from .hashing import DigestCache
 from .inputs import FIELDS, Inputs, gather
 from .lockfile import BaseRef, Lock, ModelEntry
 from .names import ModelName
@@ -135,7 +134,7 @@ class Builder:
 
     project: Project
     server: Server
-    cache: DigestCache
+    digest: Callable[[str], str]  # sha256 of a local file, e.g. DigestCache.digest
     out: TextIO = field(default_factory=lambda: sys.stdout)
     _version: str | None = None
 
@@ -223,7 +222,7 @@ class Builder:
               repo: Mapping[tuple[str, str, str, str], str] | None = None) -> dict[str, str]:
         """Bring one model tag to its locked state (or lock it); return doit's saved values."""
         name = source.display
-        inputs = gather(self.project, source, self.cache.digest)
+        inputs = gather(self.project, source, self.digest)
         for warning in inputs.warnings:
             self.say(f"{name}: warning: {source.relpath}: {warning}")
         lock = lockfile.read(self.project.lock_path, self.project.lock_cache)

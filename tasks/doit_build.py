@@ -38,7 +38,7 @@ def _build_action(name: str, relock: bool) -> Any:
     try:
         source = state.by_name[name]
         builder = Builder(state.project, Server(state.project.host, timeout=state.project.timeout),
-                          state.cache)
+                          state.cache.digest)
         return builder.build(source, relock=relock, repo=state.repo)
     except DoitOllamaError as err:
         return TaskFailed(str(err))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from doit.exceptions import TaskFailed
@@ -21,14 +22,22 @@ _HOST_PARAM = {
 }
 
 
-def _verify_action(offline: bool, format: str, output: str, host: list[str]) -> Any:
+def _verify_action(offline: bool, format: str, output: str, host: list[str],
+                   rebuild: bool) -> Any:
     from .report import render
-    from .verify import inspect
+    from .verify import inspect, rebuild_check
 
     state = run()
+    if offline and rebuild:
+        return TaskFailed("verify: --rebuild needs a server; it cannot be combined with --offline")
     try:
         report = inspect(state.project, host or state.project.hosts, offline=offline,
                          digest=state.cache.digest)
+        if rebuild:
+            for target in host or state.project.hosts:
+                if all(h.reachable for h in report.hosts if h.host == target):
+                    report.findings += rebuild_check(state.project, target, state.cache.digest,
+                                                     lambda text: print(text, file=sys.stderr))
     except DoitOllamaError as err:
         return TaskFailed(str(err))
     emit(render(report, format), output)
@@ -53,6 +62,8 @@ def task_verify() -> Any:
             {"name": "output", "long": "output", "short": "o", "type": str, "default": "",
              "help": "write the report to this file (text still goes to the console)"},
             _HOST_PARAM,
+            {"name": "rebuild", "long": "rebuild", "type": bool, "default": False,
+             "help": "also rebuild each model under a scratch tag and compare digests"},
         ],
         "verbosity": 2,
         "meta": REPORT_META,

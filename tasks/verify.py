@@ -259,3 +259,54 @@ def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
         elif server_findings:
             state.state, state.reason = "stale", server_findings[0].message
     return report
+
+
+def rebuild_check(project: Project, host: str, digest: Callable[[str], str],
+                  say: Callable[[str], None]) -> list[Finding]:
+    """Rebuild every locked model under a scratch tag on `host`, compare digests, clean up.
+
+    An active reproducibility check: the manifest does not contain the model's own name, so
+    a scratch tag built from the same inputs must have the locked digest.
+    """
+    import io
+    import secrets
+
+    from .build import Builder, explain_mismatch
+
+    lock = lockfile.read(project.lock_path, project.lock_cache)
+    server = Server(host, timeout=project.timeout)
+    builder = Builder(project, server, digest, out=io.StringIO())
+    suffix = f"verify-{secrets.token_hex(4)}"
+    findings: list[Finding] = []
+    for source in project.models():
+        name = source.display
+        entry = lock.models.get(name)
+        if entry is None:
+            continue  # reported as not locked by the source check
+        scratch = source.name.with_tag(f"{source.name.tag[:60]}-{suffix}").display
+        try:
+            inputs = gather(project, source, digest)
+            base_digest = None
+            if inputs.base is not None:
+                found = server.tags().get(inputs.base.key)
+                base_digest = found.digest if found else None
+            say(f"{name}: rebuilding as {scratch}")
+            got = builder.create(scratch, inputs)
+        except DoitOllamaError as err:
+            findings.append(Finding(name, "rebuild-failed", f"{name}: rebuild failed: {err}",
+                                    f"doit build:{name}", host=host, file=source.relpath))
+            continue
+        finally:
+            try:
+                server.delete(scratch)
+            except ServerError:
+                pass  # never created, or already gone
+        if got == entry.digest:
+            say(f"{name}: reproduced {short(got)}")
+            continue
+        findings.append(Finding(
+            name, "not-reproducible",
+            explain_mismatch(name, entry, inputs, base_digest, builder.version, got),
+            f"doit build:{name} --relock (after checking the suspects)",
+            host=host, file=source.relpath))
+    return findings

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+import ollama
 import pytest
 
 from tests.doit_repo import DoitRepo, make_repo
@@ -142,9 +143,8 @@ def test_base_moving_upstream_rebuilds_models_from_it(repo: DoitRepo, ollama_dou
     first = repo.lock()
 
     new_digest = registry.publish(BASE, seed=2)  # the registry's tag moves...
-    client = __import__("ollama").Client(host=ollama_double.url)
-    client.pull(BASE)  # ...and the user pulls it, as `ollama pull base:1b` would
-    client.close()
+    with ollama.Client(host=ollama_double.url) as client:
+        client.pull(BASE)  # ...and the user pulls it, as `ollama pull base:1b` would
     ollama_double.controls.reset_requests()
 
     result = repo.doit("build", expect=1)
@@ -168,12 +168,11 @@ def test_tag_deleted_or_overwritten_on_the_server_is_restored(repo: DoitRepo, ol
     locked = repo.lock().models["bot:v1"].digest
     before = repo.lock_bytes()
 
-    client = __import__("ollama").Client(host=ollama_double.url)
-    if damage == "delete":
-        client.delete("bot:v1")
-    else:
-        client.create("bot:v1", from_=BASE, system="Something else entirely.")
-    client.close()
+    with ollama.Client(host=ollama_double.url) as client:
+        if damage == "delete":
+            client.delete("bot:v1")
+        else:
+            client.create("bot:v1", from_=BASE, system="Something else entirely.")
     assert _digest_on_server(ollama_double, "bot:v1") != locked
 
     ollama_double.controls.reset_requests()
@@ -185,8 +184,6 @@ def test_tag_deleted_or_overwritten_on_the_server_is_restored(repo: DoitRepo, ol
 
 
 def _digest_on_server(double: OllamaDouble, name: str) -> str | None:
-    import ollama
-
     with ollama.Client(host=double.url) as client:
         for model in client.list().models:
             if model.model == name:
