@@ -332,9 +332,10 @@ def load_suite(path: Path) -> Suite:
     except UnicodeDecodeError as err:
         raise SuiteError(f"not UTF-8 text ({err.reason})", str(path)) from None
     except tomllib.TOMLDecodeError as err:
-        line = getattr(err, "lineno", None)
-        msg = getattr(err, "msg", None) or str(err)
-        raise SuiteError(f"invalid TOML: {msg}", str(path), line) from None
+        # Python < 3.14 has the position only in the text: "Invalid value (at line 3, ...)".
+        where = re.search(r"at line (\d+)", str(err))
+        raise SuiteError(f"invalid TOML: {err}", str(path),
+                         int(where.group(1)) if where else None) from None
     return _Reader(path, text).suite(doc)
 
 

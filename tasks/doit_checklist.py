@@ -1,0 +1,203 @@
+"""`doit lint`, `doit test`, `doit promote` and `doit fmt`: the stability checklist as tasks.
+
+The logic lives in lint.py, smoke.py, channels.py and fmt.py; this module only turns doit
+parameters into calls and outcomes into exit codes (TaskFailed: exit 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from doit.exceptions import TaskFailed
+from doit.task import Task
+
+from . import channels, fmt, lint, smoke
+from .doit_plumbing import REPORT_META, emit, loaded, run
+from .errors import DoitOllamaError
+from .server import Server
+
+__all__ = ["task_fmt", "task_lint", "task_promote", "task_test"]
+
+
+# --- lint --------------------------------------------------------------------------------------
+
+
+def _lint_action(format: str, output: str) -> Any:
+    state = run()
+    try:
+        report = lint.lint_project(state.project)
+    except DoitOllamaError as err:
+        emit(f"error: {err}\n", "")
+        return TaskFailed(str(err))
+    emit(lint.render(report, format), output)
+    if output and output != "-" and format != "text":
+        emit(lint.render(report, "text"), "")
+    if not report.ok:
+        return TaskFailed(f"lint: {report.errors} error{'s' * (report.errors != 1)} (see above)")
+    return None
+
+
+def task_lint() -> Any:
+    """Check every Modelfile against the stability checklist; exit 1 on errors."""
+    loaded()
+    return {
+        "actions": [_lint_action],
+        "params": [
+            {"name": "format", "long": "format", "type": str, "default": "text",
+             "choices": [(f, "") for f in lint.FORMATS], "help": "report format"},
+            {"name": "output", "long": "output", "short": "o", "type": str, "default": "",
+             "help": "write the report to this file (text still goes to the console)"},
+        ],
+        "verbosity": 2,
+        "meta": REPORT_META,
+    }
+
+
+# --- test --------------------------------------------------------------------------------------
+
+
+def _test_models(names: list[str] | None, force: bool) -> Any:
+    state = run()
+    project = state.project
+    server: Server | None = None
+
+    def make_server() -> Server:
+        nonlocal server
+        if server is None:
+            server = Server(project.host, timeout=project.timeout)
+        return server
+
+    try:
+        lock = state.lock()
+        sources = state.models if names is None else [state.by_name[n] for n in names]
+        outcomes = []
+        for source in sources:
+            outcome = smoke.check_model(project, source, lock, state.tags, make_server,
+                                        force=force)
+            outcomes.append(outcome)
+            emit(smoke.render_outcome(outcome), "")
+    except DoitOllamaError as err:
+        return TaskFailed(str(err))
+    if names is None:
+        emit(smoke.summary(outcomes), "")
+    failed = [o.model for o in outcomes if o.failed]
+    if failed:
+        return TaskFailed(f"test: failed: {', '.join(failed)}")
+    return None
+
+
+def _test_all(force: bool) -> Any:
+    return _test_models(None, force)
+
+
+def _test_one(name: str, force: bool) -> Any:
+    return _test_models([name], force)
+
+
+_FORCE = {"name": "force", "long": "force", "type": bool, "default": False,
+          "help": "run the cases again even if this digest already passed them"}
+
+
+def task_test() -> Iterator[Any]:
+    """Run the smoke tests (<tag>.test.toml) of every built model; exit 1 if any fails."""
+    state = loaded()
+    # One task runs every model, so one failing model does not stop the others being
+    # tested; `test:<model>` tasks (hidden from `doit list`) test one. The stored results,
+    # not doit's up-to-date check, decide what runs again: they are what promote trusts.
+    yield {
+        "basename": "test",
+        "actions": [_test_all],
+        "params": [_FORCE],
+        "verbosity": 2,
+        "doc": task_test.__doc__,
+    }
+    for source in state.models:
+        yield Task(f"test:{source.display}", [(_test_one, [source.display])],
+                   params=[_FORCE], verbosity=2, subtask_of="test",
+                   doc=f"smoke-test {source.display}")
+
+
+# --- promote -----------------------------------------------------------------------------------
+
+_PROMOTE_USAGE = ("usage: doit promote [--force --reason \"why\"] CHANNEL VERSION, "
+                  "e.g. doit promote my-bot:prod my-bot:v1.1")
+
+
+def _promote_args(words: list[str], force: bool,
+                  reason: str) -> tuple[list[str], bool, str, str]:
+    """Positional words, with --force/--reason accepted after them too (doit stops parsing
+    options at the first positional argument); the last item is a usage error or ""."""
+    names: list[str] = []
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        if word == "--force":
+            force = True
+        elif word == "--reason" and rest:
+            reason = rest.pop(0)
+        elif word.startswith("--reason="):
+            reason = word.partition("=")[2]
+        elif word.startswith("-"):
+            return names, force, reason, f"unknown option {word}; {_PROMOTE_USAGE}"
+        else:
+            names.append(word)
+    return names, force, reason, "" if len(names) == 2 else _PROMOTE_USAGE
+
+
+def _promote_action(names: list[str], force: bool, reason: str) -> Any:
+    state = run()
+    project = state.project
+    words, force, reason, usage = _promote_args(names or [], force, reason)
+    if usage:
+        return TaskFailed(usage)
+    try:
+        promotion = channels.promote(
+            project, state.models, words[0], words[1],
+            server=Server(project.host, timeout=project.timeout), force=force, reason=reason)
+    except DoitOllamaError as err:
+        return TaskFailed(str(err))
+    emit(promotion.describe(), "")
+    return None
+
+
+def task_promote() -> Any:
+    """Point a channel tag at a tested version: doit promote my-bot:prod my-bot:v1.1."""
+    loaded()
+    return {
+        "actions": [_promote_action],
+        "pos_arg": "names",
+        "params": [
+            {"name": "force", "long": "force", "type": bool, "default": False,
+             "help": "promote even without passing smoke tests (needs --reason)"},
+            {"name": "reason", "long": "reason", "type": str, "default": "",
+             "help": "why the override is needed; recorded in the lock"},
+        ],
+        "verbosity": 2,
+    }
+
+
+# --- fmt ---------------------------------------------------------------------------------------
+
+
+def _fmt_action(check: bool) -> Any:
+    state = run()
+    files = [(m.modelfile, m.relpath) for m in state.models]
+    report = fmt.fmt_files(files, check=check)
+    emit(report.render(check), "")
+    if not report.ok(check):
+        what = "would be reformatted" if report.changed and check else "refused"
+        return TaskFailed(f"fmt: files {what} (see above)")
+    return None
+
+
+def task_fmt() -> Any:
+    """Rewrite every Modelfile in canonical form, comments kept (--check: only report)."""
+    loaded()
+    return {
+        "actions": [_fmt_action],
+        "params": [{"name": "check", "long": "check", "type": bool, "default": False,
+                    "help": "change nothing; exit 1 if a file would be reformatted"}],
+        "verbosity": 2,
+        "meta": REPORT_META,
+    }
