@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -78,7 +78,6 @@ RULES: Final[Mapping[str, Rule]] = {rule.id: rule for rule in (
     Rule("unknown-rule", WARNING, "a disable list names a rule that does not exist"),
 )}
 
-_GIT_RULES: Final = frozenset({"untracked", "uncommitted", "no-git"})
 # A version tag starts with a digit, or v/V and a digit: v1, v1.1, 1.2.0, 2024-06-01, v2-rc1.
 _VERSION: Final = re.compile(r"[vV]?[0-9]")
 _DIRECTIVE: Final = re.compile(r"^\s*#\s*doit-ollama\s*:\s*(.*?)\s*$")
@@ -169,6 +168,28 @@ def _apply_directives(file: _File, directives: list[tuple[int, str]]) -> None:
             else:
                 file.add("unknown-rule", line, f"disable names an unknown rule {rule!r}",
                          f"use one of: {', '.join(RULES)}")
+
+
+def _decoded(data: bytes) -> str:
+    """The text as an editor shows it (Ollama also reads UTF-16 with a byte order mark)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", "replace")
+    return data.decode("utf-8-sig", "replace")
+
+
+def _editor_line(text: str, ollama_line: int | None) -> int | None:
+    """Ollama counts CR and LF each as a line end (CR LF is two); an editor counts one."""
+    if ollama_line is None or "\r" not in text:
+        return ollama_line
+    counted = editor = 0
+    for at, char in enumerate(text):
+        if char in "\r\n":
+            counted += 1
+            if char == "\n" or text[at + 1 : at + 2] != "\n":
+                editor += 1
+            if counted + 1 >= ollama_line:
+                return editor + 1
+    return editor + 1
 
 
 def _is_version(tag: str) -> bool:
@@ -338,12 +359,12 @@ def lint_file(project: Project, path: Path, name: ModelName | None = None) -> li
         file.add("invalid-modelfile", 1, f"cannot read Modelfile: {err.strerror}",
                  "check the path and its permissions")
         return file.kept()
-    text = text_bytes.decode("utf-8", "replace")
+    text = _decoded(text_bytes)
     try:
         mf: Modelfile | None = modelfile.parse(text_bytes)
     except ModelfileError as err:
         mf = None
-        file.add("invalid-modelfile", err.line, err.msg,
+        file.add("invalid-modelfile", _editor_line(text, err.line), err.msg,
                  "fix the line; `python -m doit_ollama.modelfile PATH` shows what Ollama reads")
     _apply_directives(file, _directives(text, None if mf is None else
                                         [c.text for c in mf.comments]))
@@ -569,11 +590,6 @@ def _github(report: LintReport) -> str:
 def render(report: LintReport, fmt: str) -> str:
     """The report in one of FORMATS."""
     return {"text": _text, "json": _json, "github": _github}[fmt](report)
-
-
-def strictly(findings: Iterable[Finding]) -> list[Finding]:
-    """The same findings, every one an error (what doit verify --strict does with them)."""
-    return [replace(f, severity=ERROR) for f in findings]
 
 
 # --- command line (the pre-commit hook) ---------------------------------------------------------

@@ -49,6 +49,8 @@ def test_a_clean_modelfile_passes(tmp_path: Path) -> None:
 # (rule, file under models/, its text, the line the finding points at)
 RULE_CASES = [
     ("invalid-modelfile", "bot/v1.Modelfile", "# bot\nFROM base:1b\nFROM2 x\n", 3),
+    # Ollama counts CR LF as two lines; the finding gives the line an editor shows
+    ("invalid-modelfile", "bot/v1.Modelfile", "# bot\r\nFROM base:1b\r\nFROM2 x\r\n", 3),
     ("unknown-parameter", "bot/v1.Modelfile", "# bot\nFROM base:1b\nPARAMETER temprature 0.2\n", 3),
     ("invalid-value", "bot/v1.Modelfile", "# bot\nFROM base:1b\n\nPARAMETER num_ctx big\n", 4),
     ("invalid-value", "bot/v1.Modelfile", "# bot\nFROM base:1b\nREQUIRES soon\n", 3),
