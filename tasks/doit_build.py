@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from doit.exceptions import TaskFailed
+from doit.exceptions import InvalidDodoFile, TaskFailed
 
 from .doit_plumbing import Run, loaded, run
 from .errors import DoitOllamaError
@@ -32,16 +33,28 @@ class _UpToDate:
 
 
 def _build_action(name: str, relock: bool) -> Any:
+    from filelock import FileLock, Timeout
+
     from .build import Builder  # the build step's imports are not needed to find a no-op
 
     state = run()
+    project = state.project
+    # Two builds started at once in one repository take turns per model: the second one
+    # waits, then finds the model up to date instead of creating it again.
+    key = hashlib.sha256(name.lower().encode()).hexdigest()[:16]
+    guard = FileLock(str(project.state_dir / "building" / f"{key}.lock"), timeout=project.timeout)
     try:
-        source = state.by_name[name]
-        builder = Builder(state.project, Server(state.project.host, timeout=state.project.timeout),
-                          state.cache.digest)
-        return builder.build(source, relock=relock, repo=state.repo)
+        (project.state_dir / "building").mkdir(exist_ok=True)
+        with guard:
+            builder = Builder(project, Server(project.host, timeout=project.timeout),
+                              state.cache.digest)
+            return builder.build(state.by_name[name], relock=relock, repo=state.repo)
+    except Timeout:
+        return TaskFailed(f"{name}: another process has been building this model for more than "
+                          f"{project.timeout:g} s; is a build stuck? Stop it and try again.")
     except DoitOllamaError as err:
-        return TaskFailed(str(err))
+        text = str(err)
+        return TaskFailed(text if text.startswith(name) else f"{name}: {text}")
 
 
 def _dependencies(state: Run, source: ModelSource) -> tuple[list[str], list[str]]:
@@ -63,6 +76,10 @@ def _dependencies(state: Run, source: ModelSource) -> tuple[list[str], list[str]
 def task_build() -> Any:
     """Build every stale model tag and record it in the lock."""
     state = loaded()
+    try:
+        state.lock()  # a damaged lock stops the build before it starts, with its path and line
+    except DoitOllamaError as err:
+        raise InvalidDodoFile(str(err)) from None
     yield {"basename": "build", "name": None, "doc": task_build.__doc__}
     for source in state.models:
         file_dep, task_dep = _dependencies(state, source)

@@ -7,6 +7,7 @@ InvalidDodoFile (one line, exit 3); errors while running become TaskFailed (exit
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,31 @@ def _ensure_state_dir(root: Path) -> Path:
 # doit opens its database before it creates tasks, so the folder must exist on import.
 # doit has already changed into the dodo.py's folder at this point.
 _ensure_state_dir(Path.cwd())
+
+_MAIN_PID = os.getpid()
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    """Ctrl-C: stop at once, in every process of the build, with one line instead of a
+    traceback from deep inside doit or httpx. Nothing is lost: the lock is only ever
+    replaced whole, and it already holds every model that finished."""
+    if os.getpid() == _MAIN_PID:
+        import multiprocessing
+
+        for child in multiprocessing.active_children():  # doit's workers (-n N)
+            try:
+                os.kill(child.pid or 0, signal.SIGINT)
+            except (ProcessLookupError, ValueError):
+                pass
+        sys.stderr.write("\ninterrupted: the lock keeps every model that finished; "
+                         "run the same command again to continue\n")
+        sys.stderr.flush()
+    os._exit(130)
+
+
+# doit has no handler of its own; do not replace one a user installed.
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted)
 
 DOIT_CONFIG: dict[str, Any] = {
     "backend": "sqlite3",

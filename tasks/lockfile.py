@@ -334,6 +334,15 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = T
         raise
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temp files a killed writer left beside the lock (we hold the guard: none is live)."""
+    try:
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
            guard: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None) -> Lock:
     """Re-read the lock under a file lock (`guard`), apply `change`, write it if it changed."""
@@ -342,6 +351,7 @@ def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
     Path(guard).parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(guard), timeout=LOCK_WAIT_SECONDS):
+            _remove_stale_temporaries(Path(path))
             lock = read(path, cache)
             before = render(lock) if Path(path).exists() else None
             change(lock)
