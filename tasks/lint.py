@@ -235,20 +235,33 @@ def _local_path(args: str, folder: Path, file: _File, line: int | None,
         return None
 
 
+def _inside(path: str, root: Path) -> bool:
+    return Path(path).is_relative_to(root)
+
+
 def _check_outside(project: Project, file: _File, path: str, args: str, line: int | None,
                    what: str) -> None:
     if project.allow_outside_paths:
         return
-    real = Path(os.path.realpath(path))
-    try:
-        real.relative_to(project.root.resolve())
-    except ValueError:
-        via = "a symbolic link" if Path(path).is_symlink() or real != Path(path) else "its path"
+    root = project.root.resolve()
+    candidates = [path]
+    if os.path.isdir(path):
+        try:  # a safetensors folder: its files are often links into a download cache
+            candidates += modelfile.files_for_model(path)
+        except ModelfileError:
+            pass
+    for candidate in candidates:
+        real = os.path.realpath(candidate)
+        if _inside(real, root):
+            continue
+        via = "its path" if not _inside(os.path.normpath(candidate), root) else "a symbolic link"
+        shown = args if candidate == path else f"{args} ({os.path.basename(candidate)})"
         file.add("outside-path", line,
-                 f"{what} {args} leaves the repository through {via} (it is {real}), so a "
+                 f"{what} {shown} leaves the repository through {via} (it is {real}), so a "
                  "clone elsewhere cannot build this model",
                  "move the file into the repository (Git LFS for big weights), or set "
                  "[tool.doit-ollama] allow-outside-paths = true")
+        return
 
 
 def _check_paths_and_base(project: Project, file: _File, mf: Modelfile, folder: Path) -> None:

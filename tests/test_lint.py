@@ -119,7 +119,17 @@ def test_outside_path_by_dotdot_and_by_symlink(tmp_path: Path) -> None:
         ("models/a/v1.Modelfile", 2, "outside-path", "error"),
         ("models/b/v1.Modelfile", 3, "outside-path", "error"),
     ]
-    assert "symbolic link" in found[1].message
+    assert "through its path" in found[0].message
+    assert "through a symbolic link" in found[1].message
+    # a safetensors folder inside the repository whose weights link into a download cache
+    cache = write(tmp_path / "cache", "model.safetensors", "weights")
+    folder = root / "models" / "c" / "weights"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").symlink_to(cache)
+    write(root, "models/c/v1.Modelfile", "# c\nFROM ./weights\n")
+    found = findings(root)
+    assert [(f.file, f.rule) for f in found][-1] == ("models/c/v1.Modelfile", "outside-path")
+    assert "./weights (model.safetensors)" in found[-1].message
     write(root, "pyproject.toml", "[tool.doit-ollama]\nallow-outside-paths = true\n")
     assert findings(root) == []
 
