@@ -17,6 +17,11 @@ from .doit_plumbing import REPORT_META, emit, loaded, run
 from .errors import DoitOllamaError
 from .server import Server
 
+try:  # a failure the report has already explained, so doit's reporter does not repeat it
+    from .doit_plumbing import Explained
+except ImportError:  # pragma: no cover - doit_plumbing before Explained hid every TaskFailed
+    Explained = TaskFailed  # type: ignore[misc]
+
 __all__ = ["task_fmt", "task_lint", "task_promote", "task_test"]
 
 
@@ -28,13 +33,12 @@ def _lint_action(format: str, output: str) -> Any:
     try:
         report = lint.lint_project(state.project)
     except DoitOllamaError as err:
-        emit(f"error: {err}\n", "")
         return TaskFailed(str(err))
     emit(lint.render(report, format), output)
     if output and output != "-" and format != "text":
         emit(lint.render(report, "text"), "")
     if not report.ok:
-        return TaskFailed(f"lint: {report.errors} error{'s' * (report.errors != 1)} (see above)")
+        return Explained(f"lint: {report.errors} error{'s' * (report.errors != 1)} (see above)")
     return None
 
 
@@ -187,7 +191,7 @@ def _fmt_action(check: bool) -> Any:
     emit(report.render(check), "")
     if not report.ok(check):
         what = "would be reformatted" if report.changed and check else "refused"
-        return TaskFailed(f"fmt: files {what} (see above)")
+        return Explained(f"fmt: files {what} (see above)")
     return None
 
 
