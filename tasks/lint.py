@@ -515,7 +515,8 @@ def _file_disabled(path: Path) -> set[str]:
 
 def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | None = None, *,
                  git: bool = True, staged_ok: bool = False) -> LintReport:
-    """Lint every Modelfile of the project, or only `paths` (Modelfiles or test files)."""
+    """Lint every Modelfile of the project, or only `paths` (Modelfiles, test files, or
+    folders, meaning the project's Modelfiles under them)."""
     models = project.models()
     by_path = {m.modelfile.resolve(): m for m in models}
     targets: list[tuple[Path, ModelSource | None]] = []
@@ -526,7 +527,11 @@ def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | Non
         for given in paths:
             path = Path(given)
             path = path if path.is_absolute() else Path.cwd() / path
-            if path.name.endswith(smoke.TEST_SUFFIX):
+            if path.is_dir():  # every Modelfile of the project under that folder
+                folder = path.resolve()
+                targets += [(m.modelfile, m) for m in models
+                            if m.modelfile.resolve().is_relative_to(folder)]
+            elif path.name.endswith(smoke.TEST_SUFFIX):
                 tests_only.append(path)
             else:
                 targets.append((path, by_path.get(path.resolve())))

@@ -317,6 +317,8 @@ def test_pre_commit_entry_point_lints_given_files(tmp_path: Path) -> None:
     whole = hook("--format", "json")
     assert whole.returncode == 1 and json.loads(whole.stdout)["files"] == [
         "models/bot/v1.Modelfile", "models/bot/v2.Modelfile"]
+    folder = hook("models/bot")
+    assert folder.returncode == 1 and "in 2 files" in folder.stdout
     assert hook("--format", "xml").returncode == 2
 
 
