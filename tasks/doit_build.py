@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from doit.exceptions import InvalidDodoFile, TaskFailed
+from doit.exceptions import TaskFailed
 
 from .doit_plumbing import Run, loaded, run
 from .errors import DoitOllamaError
@@ -76,10 +76,6 @@ def _dependencies(state: Run, source: ModelSource) -> tuple[list[str], list[str]
 def task_build() -> Any:
     """Build every stale model tag and record it in the lock."""
     state = loaded()
-    try:
-        state.lock()  # a damaged lock stops the build before it starts, with its path and line
-    except DoitOllamaError as err:
-        raise InvalidDodoFile(str(err)) from None
     yield {"basename": "build", "name": None, "doc": task_build.__doc__}
     for source in state.models:
         file_dep, task_dep = _dependencies(state, source)

@@ -25,7 +25,7 @@ from .names import ModelName
 from .project import STATE_DIR, ModelSource, Project, load_project
 from .server import Server, Tag
 
-__all__ = ["DOIT_CONFIG", "REPORT_META", "Reporter", "Run", "Sha256Checker", "emit", "loaded", "run"]
+__all__ = ["DOIT_CONFIG", "REPORT_META", "Explained", "Reporter", "Run", "Sha256Checker", "emit", "loaded", "run"]
 
 
 def _ensure_state_dir(root: Path) -> Path:
@@ -188,6 +188,10 @@ DOIT_CONFIG["check_file_uptodate"] = Sha256Checker
 REPORT_META = {"doit_ollama": "report"}
 
 
+class Explained(TaskFailed):
+    """A failure the task has already explained in its own report (exit 1, no repeat)."""
+
+
 class Reporter(ConsoleReporter):
     """doit's console reporter, minus its own lines around report tasks (verify, status,
     lint): their output is the report itself (possibly JSON), and their failure has already
@@ -202,7 +206,7 @@ class Reporter(ConsoleReporter):
             super().execute_task(task)
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        if self._is_report(task) and isinstance(fail, TaskFailed):
+        if self._is_report(task) and isinstance(fail, Explained):
             return
         super().add_failure(task, fail)
 

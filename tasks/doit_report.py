@@ -7,7 +7,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from .doit_plumbing import REPORT_META, emit, loaded, run
+from .doit_plumbing import REPORT_META, Explained, emit, loaded, run
 from .errors import DoitOllamaError
 
 # The report formats, listed here so that loading tasks does not import the report code.
@@ -45,7 +45,7 @@ def _verify_action(offline: bool, format: str, output: str, host: list[str],
         emit(render(report, "text"), "")
     if not report.ok:
         count = len(report.findings)
-        return TaskFailed(f"verify: {count} problem{'s' * (count != 1)} (see above)")
+        return Explained(f"verify: {count} problem{'s' * (count != 1)} (see above)")
     return None
 
 

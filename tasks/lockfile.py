@@ -179,7 +179,9 @@ def parse(data: bytes, path: str = "lock/models.lock") -> Lock:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        # Older tomllib/tomli keep the line only in the text: "(at line 3, column 5)".
+        found = re.search(r"at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         message = str(exc)
         raise LockError(
             f"{path}{':' + str(line) if line else ''}: invalid TOML: {message}\n"
@@ -207,6 +209,16 @@ def parse(data: bytes, path: str = "lock/models.lock") -> Lock:
     )
 
 
+def _shown(path: str | os.PathLike[str]) -> str:
+    """The path as messages show it: relative to the current folder when inside it."""
+    text = os.fspath(path)
+    if os.path.isabs(text):
+        relative = os.path.relpath(text)
+        if not relative.startswith(".."):
+            return relative
+    return text
+
+
 def read(path: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None) -> Lock:
     """Read the lock at `path`; a missing file is an empty lock.
 
@@ -220,14 +232,14 @@ def read(path: str | os.PathLike[str], cache: str | os.PathLike[str] | None = No
     except FileNotFoundError:
         return Lock()
     except OSError as exc:
-        raise LockError(f"{path}: cannot read the lock: {exc.strerror}") from None
+        raise LockError(f"{_shown(path)}: cannot read the lock: {exc.strerror}") from None
     if cache is None:
-        return parse(data, str(path))
+        return parse(data, _shown(path))
     key = hashlib.sha256(data).hexdigest()
     remembered = _load_cached(Path(cache), key)
     if remembered is not None:
         return remembered
-    lock = parse(data, str(path))
+    lock = parse(data, _shown(path))
     _store_cached(Path(cache), key, lock)
     return lock
 
