@@ -13,14 +13,9 @@ from doit.exceptions import TaskFailed
 from doit.task import Task
 
 from . import channels, fmt, lint, smoke
-from .doit_plumbing import REPORT_META, emit, loaded, run
+from .doit_plumbing import REPORT_META, Explained, emit, loaded, run
 from .errors import DoitOllamaError
 from .server import Server
-
-try:  # a failure the report has already explained, so doit's reporter does not repeat it
-    from .doit_plumbing import Explained
-except ImportError:  # pragma: no cover - doit_plumbing before Explained hid every TaskFailed
-    Explained = TaskFailed  # type: ignore[misc]
 
 __all__ = ["task_fmt", "task_lint", "task_promote", "task_test"]
 

@@ -23,7 +23,7 @@ _HOST_PARAM = {
 
 
 def _verify_action(offline: bool, format: str, output: str, host: list[str],
-                   rebuild: bool) -> Any:
+                   rebuild: bool, strict: bool) -> Any:
     from .report import render
     from .verify import inspect, rebuild_check
 
@@ -32,7 +32,7 @@ def _verify_action(offline: bool, format: str, output: str, host: list[str],
         return TaskFailed("verify: --rebuild needs a server; it cannot be combined with --offline")
     try:
         report = inspect(state.project, host or state.project.hosts, offline=offline,
-                         digest=state.cache.digest)
+                         digest=state.cache.digest, strict=strict)
         if rebuild:
             for target in host or state.project.hosts:
                 if all(h.reachable for h in report.hosts if h.host == target):
@@ -64,6 +64,8 @@ def task_verify() -> Any:
             _HOST_PARAM,
             {"name": "rebuild", "long": "rebuild", "type": bool, "default": False,
              "help": "also rebuild each model under a scratch tag and compare digests"},
+            {"name": "strict", "long": "strict", "type": bool, "default": False,
+             "help": "also fail on Modelfiles not committed to git"},
         ],
         "verbosity": 2,
         "meta": REPORT_META,

@@ -91,8 +91,11 @@ def _line_naming(mf: modelfile.Modelfile, path: Path) -> int | None:
 
 
 def _resolve(source: ModelSource, digest: Callable[[str | os.PathLike[str]], str]) -> Any:
-    mf = modelfile.load(source.modelfile)
-    return mf, mf.resolve(source.modelfile.parent, digest=digest)
+    try:
+        mf = modelfile.load(source.modelfile)
+        return mf, mf.resolve(source.modelfile.parent, digest=digest)
+    except ModelfileError as err:
+        raise err.with_path(source.relpath) from None  # messages name the file as the user sees it
 
 
 def gather(project: Project, source: ModelSource,

@@ -332,6 +332,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = T
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp makes the file private (0600); a committed lock is an ordinary file
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()

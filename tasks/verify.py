@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Final
 
 from . import lockfile, modelfile
@@ -123,10 +123,9 @@ def _check_sources(project: Project, lock: Lock, models: list[ModelSource],
     for source in models:
         name = source.display
         entry = lock.models.get(name)
-        mf = None
         try:
-            mf = modelfile.load(source.modelfile)
             inputs = gather(project, source, digest)
+            mf = modelfile.load(source.modelfile)  # for line numbers; it just parsed
         except DoitOllamaError as err:
             line = getattr(err, "line", None)
             report.findings.append(Finding(name, "invalid", str(err),
@@ -226,13 +225,27 @@ def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: s
     return findings
 
 
+def _check_checklist(project: Project, lock: Lock, models: list[ModelSource], strict: bool,
+                     report: Report) -> None:
+    """Channels the lock no longer supports; with `strict`, Modelfiles not committed to git."""
+    from . import channels, lint
+
+    for problem in channels.check_channels(project, lock, models):
+        report.findings.append(Finding(**asdict(problem)))
+    if strict:
+        for f in lint.git_findings(project, models, strict=True):
+            report.findings.append(Finding(f.model or f.file or "*", f.rule, f"{f.file}: {f.message}",
+                                           f.fix, file=f.file, line=f.line))
+
+
 def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
-            digest: Callable[[str], str]) -> Report:
+            digest: Callable[[str], str], strict: bool = False) -> Report:
     """Check sources against the lock and, unless offline, every host against the lock."""
     lock = lockfile.read(project.lock_path, project.lock_cache)
     models = project.models()
     report = Report(offline=offline)
     _check_sources(project, lock, models, digest, report)
+    _check_checklist(project, lock, models, strict, report)
     if offline:
         return report
     host_list = list(dict.fromkeys(hosts))

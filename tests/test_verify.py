@@ -254,3 +254,33 @@ def test_console_script_runs_the_tasks_without_a_dodo(built: DoitRepo) -> None:
                              capture_output=True, text=True, timeout=120)
     assert "build" in listing.stdout and "verify" in listing.stdout
     assert os.path.exists(built.root / ".doit-ollama")
+
+
+def _git(repo: DoitRepo, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo.root, check=True, capture_output=True,
+                   env={**repo.env(), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+
+
+def test_strict_verify_fails_on_modelfiles_not_committed(built: DoitRepo) -> None:
+    _git(built, "init", "-q")
+    _git(built, "add", "models", "lock", "dodo.py")
+    _git(built, "commit", "-q", "-m", "models")
+    built.doit("verify", "--strict")
+
+    path = built.root / "models/bot/v1.Modelfile"
+    path.write_text("# a comment only: same meaning, so the lock still matches\n" + path.read_text())
+    built.doit("verify")  # plain verify: sources still match the lock
+    report = verify_json(built, "--strict")
+    assert [(f["kind"], f["file"]) for f in report["findings"]] == [("uncommitted", "models/bot/v1.Modelfile")]
+    _git(built, "commit", "-q", "-am", "comment")
+    built.doit("verify", "--strict")
+
+
+def test_verify_reports_a_channel_whose_target_left_the_lock(built: DoitRepo) -> None:
+    lock = built.lock()
+    lock.channels["bot:prod"] = lockfile.ChannelEntry("bot:v9", "sha256:" + "b" * 64)
+    lockfile.write_atomic(built.lock_path, lockfile.render(lock))
+    report = verify_json(built, "--offline")
+    kinds = {(f["model"], f["kind"]) for f in report["findings"]}
+    assert ("bot:prod", "channel-orphan") in kinds
