@@ -1,7 +1,8 @@
 """`doit fmt`: Modelfiles rewritten in one canonical form, comments kept, meaning unchanged.
 
 The canonical form is `Modelfile.format(keep_comments=True)` (one instruction a line,
-keywords upper-case, quoted only where needed), with one blank line wherever the original
+keywords upper-case, quoted only where needed) except that prose (SYSTEM, TEMPLATE, LICENSE,
+MESSAGE) is always in triple quotes, with one blank line wherever the original
 had one or more between two instructions or comments, and LF line ends in UTF-8. Before a
 file is rewritten the new text is parsed again: if its instructions or comments differ in
 any way from the original's, the file is left alone and the refusal says why.
@@ -25,6 +26,28 @@ from .modelfile import Modelfile
 __all__ = ["FmtReport", "Formatted", "canonical", "fmt_files", "format_file", "write_file"]
 
 _LINE_END: Final = re.compile(r"\r\n|\r|\n")
+# Instructions whose value is prose: always written in triple quotes, which keeps long
+# prompts readable and their diffs small (Ollama's own form quotes only where needed).
+_PROSE: Final = frozenset({"system", "template", "license", "message"})
+
+
+def _render(name: str, args: str, line: int) -> str:
+    """One instruction in canonical form."""
+    plain = Modelfile([(name, args)], [line]).format()
+    if name not in _PROSE:
+        return plain
+    if name == "message":
+        role, _, value = args.partition(": ")
+        head = f"MESSAGE {role}"
+    else:
+        head, value = name.upper(), args
+    quoted = f'{head} """{value}"""\n'
+    try:
+        if modelfile.parse("FROM x\n" + quoted).instructions[1:] == [(name, args)]:
+            return quoted
+    except ModelfileError:
+        pass
+    return plain  # a value triple quotes cannot hold as it is
 
 
 def _decoded(data: bytes) -> str:
@@ -62,7 +85,7 @@ def _items(mf: Modelfile, comment_lines: list[int] | None) -> list[tuple[str, in
         if index == len(mf.instructions):
             break
         start = mf.lines[index] if comment_lines is not None else None
-        text = Modelfile([(name, args)], [mf.lines[index]]).format()
+        text = _render(name, args, mf.lines[index])
         items.append((text, start, (start or 0) + len(_LINE_END.findall(args))))
     return items
 

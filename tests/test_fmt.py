@@ -31,7 +31,7 @@ CANONICAL = (
     "FROM base:1b\n"
     "\n"
     "# why this prompt\n"
-    'SYSTEM "Answer in JSON.\r\nBe brief."\n'
+    'SYSTEM """Answer in JSON.\r\nBe brief."""\n'
     "PARAMETER temperature 0\n"
     "PARAMETER stop <|im_end|>\n"
     "\n"
@@ -51,7 +51,7 @@ def test_canonical_form_keeps_comments_and_one_blank_line() -> None:
 def test_a_hash_inside_a_value_is_not_a_comment() -> None:
     text = '# bot\nFROM base:1b\nSYSTEM """\n# not a comment\n\n"""\n# a comment\n'
     assert fmt.canonical(text.encode()) == \
-        '# bot\nFROM base:1b\nSYSTEM "\n# not a comment\n\n"\n# a comment\n'
+        '# bot\nFROM base:1b\nSYSTEM """\n# not a comment\n\n"""\n# a comment\n'
 
 
 def test_a_file_that_does_not_parse_is_refused() -> None:
@@ -60,12 +60,12 @@ def test_a_file_that_does_not_parse_is_refused() -> None:
 
 
 def test_a_canonical_form_that_would_change_meaning_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = modelfile.Modelfile.format
+    real = fmt._render
 
-    def lossy(self: modelfile.Modelfile, keep_comments: bool = False) -> str:
-        return real(self, keep_comments).replace("Be brief.", "Be brief")
+    def lossy(name: str, args: str, line: int) -> str:
+        return real(name, args, line).replace("Be brief.", "Be brief")
 
-    monkeypatch.setattr(modelfile.Modelfile, "format", lossy)
+    monkeypatch.setattr(fmt, "_render", lossy)
     with pytest.raises(ModelfileError, match=r"refusing to rewrite: instruction 2 \(system\) "
                                              "would change meaning"):
         fmt.canonical(MESSY.encode(), "models/bot/v1.Modelfile")
@@ -94,3 +94,11 @@ def test_doit_fmt_check_rewrite_and_refusal(tmp_path: Path) -> None:
     assert "error: models/bot/v3.Modelfile:3: command must be one of" in result.out
     assert broken.read_text() == "# bot\nFROM base\nFORM x\n"
     assert list(broken.parent.glob(".*.tmp")) == []
+
+
+def test_prose_is_triple_quoted() -> None:
+    text = '# bot\nFROM base:1b\nSYSTEM Be brief.\nMESSAGE user Hi there\nTEMPLATE a"""\n'
+    out = fmt.canonical(text.encode())
+    assert out == ('# bot\nFROM base:1b\nSYSTEM """Be brief."""\nMESSAGE user """Hi there"""\n'
+                   'TEMPLATE """a""""""\n')
+    assert modelfile.parse(out) == modelfile.parse(text)
