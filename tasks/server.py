@@ -174,14 +174,18 @@ class Server:
         return self._client
 
     def _call(self, what: str, model: str | None, action: Callable[[], Any]) -> Any:
+        import httpx
+        import ollama
+
         try:
             return action()
         except ServerError:
             raise
-        except Exception as exc:  # the client raises ResponseError, ConnectionError and raw httpx errors
-            if type(exc).__module__.split(".")[0] not in {"ollama", "httpx", "httpcore", "builtins"} \
-                    and not isinstance(exc, OSError):
-                raise
+        # What the client lets through: its own ResponseError/RequestError, the builtin
+        # ConnectionError for a refused connection, raw httpx errors (timeouts, dropped
+        # streams), and ValueError for a reply that is not the JSON it should be.
+        except (ollama.ResponseError, ollama.RequestError, httpx.HTTPError, OSError,
+                ValueError) as exc:
             raise self._error(what, exc, model) from exc
 
     def has_blob(self, digest: str) -> bool:
