@@ -22,3 +22,9 @@ lock-check:  ## lock vs sources only, no server needed (CI without Ollama)
 
 status:  ## one line per model: up to date, stale and why, missing, drifted
 	$(DOIT) status
+
+lint:  ## the Modelfile checklist
+	$(DOIT) lint
+
+demo:  ## this repository's models built against the Ollama test double (no Ollama needed)
+	$(PYTHON) scripts/demo.py
