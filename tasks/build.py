@@ -171,9 +171,8 @@ class Builder:
     # --- steps --------------------------------------------------------------------------
 
     def base_digest(self, name: str, base: ModelName, repo: Mapping[tuple[str, str, str, str], str],
-                    lock: Lock) -> str:
+                    tags: TagIndex) -> str:
         """The digest of the model `name` is built FROM; pull it if the server lacks it."""
-        tags = self.server.tags()
         found = tags.get(base.key)
         if found is not None:
             return found.digest
@@ -227,10 +226,11 @@ class Builder:
             self.say(f"{name}: warning: {source.relpath}: {warning}")
         lock = lockfile.read(self.project.lock_path, self.project.lock_cache)
         entry = lock.models.get(name)
+        tags = self.server.tags()  # one listing serves the base and the tag itself
         base_digest = None
         if inputs.base is not None:
-            base_digest = self.base_digest(name, inputs.base, repo or {}, lock)
-        current = self.server.tags().get(source.name.key)
+            base_digest = self.base_digest(name, inputs.base, repo or {}, tags)
+        current = tags.get(source.name.key)
         new_entry = ModelEntry(
             modelfile=source.relpath,
             inputs=inputs.inputs,
