@@ -249,20 +249,33 @@ def _load_cached(cache: Path, key: str) -> Lock | None:
         doc = json.loads(cache.read_bytes())
         if doc.get("key") != key:
             return None
-        return Lock(
+        lock = Lock(
             models={k: ModelEntry(**{**v, "base": BaseRef(**v["base"]) if v["base"] else None})
                     for k, v in doc["models"].items()},
             channels={k: ChannelEntry(**v) for k, v in doc["channels"].items()},
         )
+        for (section, entries) in (("models", lock.models), ("channels", lock.channels)):
+            for name, text in doc["texts"][section].items():
+                _RENDERED[(section, name)] = (entries[name], text)
+        return lock
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None  # no cache, another version's cache, or a damaged one: parse instead
 
 
 def _store_cached(cache: Path, key: str, lock: Lock) -> None:
+    # The rendered text of each entry goes along, so the next writer in another process
+    # does not render 1000 unchanged entries again.
+    texts: dict[str, dict[str, str]] = {"models": {}, "channels": {}}
+    for section, entries in (("models", lock.models), ("channels", lock.channels)):
+        for name, entry in entries.items():
+            hit = _RENDERED.get((section, name))
+            if hit is not None and hit[0] == entry:
+                texts[section][name] = hit[1]
     doc = {
         "key": key,
         "models": {k: asdict(v) for k, v in lock.models.items()},
         "channels": {k: asdict(v) for k, v in lock.channels.items()},
+        "texts": texts,
     }
     try:
         write_atomic(cache, json.dumps(doc).encode("utf-8"), durable=False)
@@ -296,20 +309,21 @@ def _channel_table(entry: ChannelEntry) -> dict[str, Any]:
     return table
 
 
-# Rendered text of each entry, reused while the entry is unchanged: a build updates the lock
-# once per model, and re-rendering 1000 unchanged entries each time would dominate.
+# Rendered text of each entry, reused while the entry is unchanged (entries compare by
+# value): a build updates the lock once per model, and re-rendering 1000 unchanged entries
+# each time would dominate.
 _RENDERED: dict[tuple[str, str], tuple[Any, str]] = {}
 
 
-def _render_table(section: str, name: str, table: dict[str, Any]) -> str:
-    key = json.dumps(table, sort_keys=True)
+def _render_entry(section: str, name: str, entry: ModelEntry | ChannelEntry) -> str:
     hit = _RENDERED.get((section, name))
-    if hit is not None and hit[0] == key:
+    if hit is not None and hit[0] == entry:
         return hit[1]
     import tomli_w  # imported on first write: a no-op build never renders the lock
 
+    table = _model_table(entry) if isinstance(entry, ModelEntry) else _channel_table(entry)
     text = tomli_w.dumps({section: {name: table}})
-    _RENDERED[(section, name)] = (key, text)
+    _RENDERED[(section, name)] = (entry, text)
     return text
 
 
@@ -320,9 +334,8 @@ def render(lock: Lock) -> bytes:
     line), assembled per entry so unchanged entries are not rendered again.
     """
     parts = [f"version = {LOCK_VERSION}\n"]
-    parts += [_render_table("models", k, _model_table(lock.models[k])) for k in sorted(lock.models)]
-    parts += [_render_table("channels", k, _channel_table(lock.channels[k]))
-              for k in sorted(lock.channels)]
+    parts += [_render_entry("models", k, lock.models[k]) for k in sorted(lock.models)]
+    parts += [_render_entry("channels", k, lock.channels[k]) for k in sorted(lock.channels)]
     return (HEADER + "\n".join(parts)).encode("utf-8")
 
 

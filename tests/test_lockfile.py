@@ -126,3 +126,15 @@ def test_update_leaves_a_corrupt_lock_untouched(tmp_path: Path) -> None:
     with pytest.raises(LockError):
         lockfile.update(path, lambda lock: None, tmp_path / "guard")
     assert path.read_bytes() == b"not toml ["
+
+
+def test_cached_read_brings_rendered_texts_that_equal_a_fresh_render(tmp_path: Path) -> None:
+    path, guard, cache = tmp_path / "models.lock", tmp_path / "guard", tmp_path / "cache.json"
+    for i in range(3):
+        lockfile.update(path, lambda lock, i=i: lock.models.__setitem__(f"m{i}:v1", entry(i)), guard, cache)
+    lockfile._RENDERED.clear()  # as in a fresh process
+    lock = lockfile.read(path, cache)
+    assert len(lockfile._RENDERED) == 3  # seeded from the cache, not rendered
+    assert lockfile.render(lock) == path.read_bytes()
+    lockfile._RENDERED.clear()
+    assert lockfile.render(lockfile.read(path)) == path.read_bytes()
