@@ -10,16 +10,14 @@ any way from the original's, the file is left alone and the refusal says why.
 
 from __future__ import annotations
 
-import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from . import modelfile
+from . import lockfile, modelfile
 from .errors import ModelfileError
 from .modelfile import Modelfile
 
@@ -156,21 +154,7 @@ def format_file(path: Path, relpath: str | None = None) -> Formatted:
 def write_file(path: Path, text: str) -> None:
     """Replace the file (through a symlink, if it is one) atomically, keeping its mode."""
     target = path.resolve()
-    mode = stat.S_IMODE(target.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(text.encode("utf-8"))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    lockfile.write_atomic(target, text.encode("utf-8"), mode=stat.S_IMODE(target.stat().st_mode))
 
 
 @dataclass

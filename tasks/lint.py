@@ -22,6 +22,7 @@ from typing import Final
 
 from . import gotemplate, modelfile, smoke
 from .errors import DoitOllamaError, ModelfileError, ModelNameError
+from .ghactions import workflow_command
 from .modelfile import Modelfile
 from .names import DEFAULT_TAG, ModelName
 from .project import ModelSource, Project, load_project
@@ -587,21 +588,11 @@ def _json(report: LintReport) -> str:
     }, indent=2, sort_keys=True) + "\n"
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def _github(report: LintReport) -> str:
     """GitHub Actions workflow commands: `::warning file=...,line=...,title=...::message`."""
-    lines = []
-    for f in report.findings:
-        where = f"file={_escape_property(f.file)},line={f.line}," if f.file != "." else ""
-        props = f"{where}title={_escape_property('doit-ollama ' + f.rule)}"
-        lines.append(f"::{f.severity} {props}::{_escape_data(f.message + ' | fix: ' + f.fix)}")
+    lines = [workflow_command(f.severity, f"{f.message} | fix: {f.fix}",
+                              file=f.file if f.file != "." else None, line=f.line,
+                              title=f"doit-ollama {f.rule}") for f in report.findings]
     return "\n".join(lines) + ("\n" if lines else "")
 
 

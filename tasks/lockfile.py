@@ -339,14 +339,15 @@ def render(lock: Lock) -> bytes:
     return (HEADER + "\n".join(parts)).encode("utf-8")
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True,
+                 mode: int = 0o644) -> None:
     """Replace `path` with `data` so readers see the old or the new file, never a mix."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         # mkstemp makes the file private (0600); a committed lock is an ordinary file
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()

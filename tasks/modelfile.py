@@ -854,7 +854,7 @@ def _go_glob(pattern: str) -> list[str]:
             return []
         return [pattern]
     cut = pattern.rfind("/") + 1
-    folder, name = pattern[:cut], pattern[cut:]
+    folder = pattern[:cut]
     folder = "." if not folder else folder if folder == "/" else folder[:-1]
     matcher = elements[-1]
     if not _has_meta(folder):

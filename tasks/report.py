@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import Final
 from xml.etree import ElementTree as ET
 
+from .ghactions import workflow_command
 from .verify import Finding, Report
 
 __all__ = ["FORMATS", "render", "render_status"]
@@ -82,25 +83,10 @@ def _junit(report: Report) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def _github(report: Report) -> str:
     """Workflow commands: `::error file=...,line=...,title=...::message`."""
-    lines = []
-    for f in report.findings:
-        props = []
-        if f.file:
-            props.append(f"file={_escape_property(f.file)}")
-            if f.line:
-                props.append(f"line={f.line}")
-        props.append(f"title={_escape_property('doit-ollama ' + f.kind)}")
-        lines.append(f"::error {','.join(props)}::{_escape_data(f.message + ' | fix: ' + f.fix)}")
+    lines = [workflow_command("error", f"{f.message} | fix: {f.fix}", file=f.file, line=f.line,
+                              title=f"doit-ollama {f.kind}") for f in report.findings]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
