@@ -257,3 +257,28 @@ def test_two_fresh_servers_write_identical_locks(tmp_path: Path, gguf_file: Call
             locks.append(repo.lock_bytes())
     assert locks[0] == locks[1]
     assert b"sha256:" in locks[0] and b"/tmp" not in locks[0]
+
+
+def test_a_restore_that_gives_another_digest_names_the_suspects(repo: DoitRepo,
+                                                                ollama_double: OllamaDouble) -> None:
+    import dataclasses
+
+    from doit_ollama import lockfile
+
+    repo.model("bot:v1", system_model("Be brief."))
+    repo.doit("build")
+    # As if the lock had been written by another Ollama version that laid the model out
+    # differently: same inputs, other digest.
+    lock = repo.lock()
+    lock.models["bot:v1"] = dataclasses.replace(lock.models["bot:v1"], digest="sha256:" + "d" * 64,
+                                                ollama="0.31.0")
+    lockfile.write_atomic(repo.lock_path, lockfile.render(lock))
+    tampered = repo.lock_bytes()
+
+    result = repo.doit("build", expect=1)
+    assert "bot:v1: rebuilt with the locked inputs but got digest" in result.out
+    assert "Ollama version: the lock was built by 0.31.0, this server is 0.33.0" in result.out
+    assert "doit build:bot:v1 --relock" in result.out
+    assert repo.lock_bytes() == tampered
+    repo.doit("build:bot:v1", "--relock")
+    repo.doit("verify")
