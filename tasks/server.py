@@ -1,14 +1,18 @@
 """The one module that talks to Ollama over HTTP.
 
-Reads that every run needs (`/api/tags`, `/api/version`) use the standard library, because
-importing the official `ollama` client (pydantic, httpx) costs about half a second and a
-no-op build must stay light. Everything that changes the server (blob upload, create, pull,
-copy, delete) and the smoke-test calls go through the official client, imported on first
-use. Every failure leaves this module as a ServerError naming the server and the model.
+Two clients, chosen by measurement. Everything a build does (`/api/tags`, `/api/version`,
+blob HEAD and upload, `/api/create`, `/api/pull`) is plain HTTP from the standard library:
+these are Ollama's documented REST calls, and importing the official `ollama` client
+(pydantic, httpx, an SSL context) costs 0.2-0.4 s of CPU per process, which was more than
+a whole no-op build of 1000 models and kept `doit -n 4` workers busy importing instead of
+creating (docs/performance.md). Copy, delete and the smoke tests' chat/generate use the
+official client, imported on first use. Every failure leaves this module as a ServerError
+naming the server and the model.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -26,6 +30,7 @@ from .names import ModelName
 __all__ = ["Progress", "Server", "Tag", "host_url"]
 
 DEFAULT_PORT: Final = 11434
+CHUNK_SIZE: Final = 1 << 20
 # A server that does not accept a connection within this time is treated as down.
 CONNECT_TIMEOUT: Final = 10.0
 
@@ -71,6 +76,11 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 
+# The failures that mean "never got through" and those that mean "the answer broke off".
+_UNREACHABLE: Final = (ConnectionRefusedError, socket.gaierror)
+_CUT_OFF: Final = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                   http.client.IncompleteRead, http.client.RemoteDisconnected)
+
 
 class Server:
     """One Ollama server, addressed the way OLLAMA_HOST addresses it."""
@@ -84,53 +94,79 @@ class Server:
     def __repr__(self) -> str:
         return f"Server({self.url})"
 
+    def close(self) -> None:
+        """Close the official client's connections, if it was used."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- errors -------------------------------------------------------------------------
 
     def _error(self, what: str, exc: BaseException, model: str | None = None) -> ServerError:
         """Translate any failure of a request into one ServerError."""
         status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
         detail = getattr(exc, "error", None) or str(exc) or type(exc).__name__
-        if isinstance(exc, (ConnectionError, urllib.error.URLError)) and not isinstance(
-            exc, urllib.error.HTTPError
-        ) or type(exc).__name__ in {"ConnectError", "ConnectTimeout"}:
-            reason = getattr(exc, "reason", exc)
+        cause: BaseException = exc
+        if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+            cause = exc.reason if isinstance(exc.reason, BaseException) else exc
+        name = type(cause).__name__
+        if (isinstance(cause, _UNREACHABLE) or type(cause) is ConnectionError
+                or name in {"ConnectError", "ConnectTimeout"}
+                or (cause is not exc and not isinstance(cause, (TimeoutError, socket.timeout)))):
             text = (
-                f"cannot reach the Ollama server at {self.url} ({reason}). Is `ollama serve` "
-                f"running there? Set the server with OLLAMA_HOST, DOIT_OLLAMA_HOST or "
-                f"[tool.doit-ollama] host."
+                f"cannot reach the Ollama server at {self.url} ({getattr(cause, 'strerror', None) or cause}). "
+                f"Is `ollama serve` running there? Set the server with OLLAMA_HOST, "
+                f"DOIT_OLLAMA_HOST or [tool.doit-ollama] host."
             )
             status = None
-        elif isinstance(exc, (TimeoutError, socket.timeout)) or "Timeout" in type(exc).__name__:
+        elif isinstance(cause, (TimeoutError, socket.timeout)) or "Timeout" in name:
             text = (
                 f"the Ollama server at {self.url} did not answer within {self.timeout:g} s "
                 f"while {what}; raise [tool.doit-ollama] timeout if it is just slow"
             )
-        elif type(exc).__name__ in {"RemoteProtocolError", "ReadError", "IncompleteRead",
-                                    "RemoteDisconnected", "ConnectionResetError"}:
+        elif isinstance(cause, _CUT_OFF) or name in {"RemoteProtocolError", "ReadError"}:
             text = f"the Ollama server at {self.url} closed the connection while {what} ({detail})"
         else:
             code = f" (HTTP {status})" if isinstance(status, int) and status > 0 else ""
             text = f"the Ollama server at {self.url} failed while {what}: {detail}{code}"
         if model:
             text = f"{model}: {text}"
-        return ServerError(text, host=self.url, model=model, status=status if isinstance(status, int) else None)
+        return ServerError(text, host=self.url, model=model,
+                           status=status if isinstance(status, int) and status > 0 else None)
 
-    # --- light reads (standard library) -----------------------------------------------------
+    # --- plain HTTP (standard library) --------------------------------------------------------
+
+    def _open(self, method: str, path: str, what: str, model: str | None = None, *,
+              body: bytes | Iterator[bytes] | None = None,
+              headers: Mapping[str, str] | None = None) -> http.client.HTTPResponse:
+        """Send one request; return the open response, or raise ServerError."""
+        request = urllib.request.Request(self.url + path, data=body, method=method,
+                                         headers={"Accept": "application/json", **(headers or {})})
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as exc:
+            with exc:  # the error is also the response: read its body, then close it
+                text = exc.read().decode("utf-8", "replace") if method != "HEAD" else ""
+            try:
+                exc.error = json.loads(text).get("error", text)  # type: ignore[attr-defined]
+            except (ValueError, AttributeError):
+                exc.error = text or exc.reason  # type: ignore[attr-defined]
+            raise self._error(what, exc, model) from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            raise self._error(what, exc, model) from exc
 
     def _get_json(self, path: str, what: str) -> Any:
-        request = urllib.request.Request(self.url + path, headers={"Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=min(self.timeout, 300.0)) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            body = exc.read().decode("utf-8", "replace")
+        with self._open("GET", path, what) as response:
             try:
-                exc.error = json.loads(body).get("error", body)  # type: ignore[attr-defined]
-            except (ValueError, AttributeError):
-                exc.error = body or exc.reason  # type: ignore[attr-defined]
-            raise self._error(what, exc) from exc
-        except (OSError, ValueError) as exc:
-            raise self._error(what, exc) from exc
+                return json.loads(response.read())
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                raise self._error(what, exc) from exc
 
     def tags(self) -> dict[tuple[str, str, str, str], Tag]:
         """Every model on the server, keyed by its case-insensitive name key."""
@@ -158,7 +194,76 @@ class Server:
             raise ServerError(f"the Ollama server at {self.url} gave no version", host=self.url)
         return version
 
-    # --- changes and model calls (official client) ----------------------------------------
+    def has_blob(self, digest: str) -> bool:
+        """True if the server already stores the blob (HEAD /api/blobs/<digest>)."""
+        try:
+            with self._open("HEAD", f"/api/blobs/{digest}", f"checking blob {digest}"):
+                return True
+        except ServerError as err:
+            if err.status == 404:
+                return False
+            raise
+
+    def upload_blob(self, path: Path, digest: str, model: str | None = None,
+                    progress: ProgressCallback | None = None) -> None:
+        """Stream a local file to the server as the blob `digest`, in chunks."""
+        size = path.stat().st_size
+
+        def chunks() -> Iterator[bytes]:
+            sent = 0
+            with open(path, "rb") as stream:
+                while chunk := stream.read(CHUNK_SIZE):
+                    sent += len(chunk)
+                    if progress:
+                        progress(Progress(f"uploading {path.name}", digest, size, sent))
+                    yield chunk
+
+        what = f"uploading {path.name} as {digest}"
+        with self._open("POST", f"/api/blobs/{digest}", what, model, body=chunks(),
+                        headers={"Content-Length": str(size),
+                                 "Content-Type": "application/octet-stream"}) as response:
+            response.read()
+        stats.record("uploaded", size)
+
+    def _stream(self, what: str, model: str, path: str, body: Mapping[str, Any],
+                progress: ProgressCallback | None) -> None:
+        """POST a streaming request and follow its NDJSON progress to `success`."""
+        data = json.dumps(dict(body)).encode("utf-8")
+        last = None
+        with self._open("POST", path, what, model, body=data,
+                        headers={"Content-Type": "application/json"}) as response:
+            try:
+                for line in response:
+                    if not line.strip():
+                        continue
+                    part = json.loads(line)
+                    if part.get("error"):  # an error after output started: status stays 200
+                        raise ServerError(
+                            f"{model}: the Ollama server at {self.url} failed while {what}: "
+                            f"{part['error']}", host=self.url, model=model)
+                    last = part.get("status")
+                    if progress:
+                        progress(Progress(last or "", part.get("digest"), part.get("total"),
+                                          part.get("completed")))
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                raise self._error(what, exc, model) from exc
+        if last != "success":
+            raise ServerError(
+                f"{model}: the Ollama server at {self.url} closed the connection while {what} "
+                f"(the stream ended without success; last status: {last!r})",
+                host=self.url, model=model)
+
+    def create(self, model: str, request: Mapping[str, Any],
+               progress: ProgressCallback | None = None) -> None:
+        """POST /api/create with the exact body `ollama create` would send, streaming progress."""
+        self._stream(f"creating {model}", model, "/api/create",
+                     {"model": model, **request, "stream": True}, progress)
+
+    def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
+        """Pull `model` from its registry, streaming progress."""
+        self._stream(f"pulling {model}", model, "/api/pull", {"model": model, "stream": True}, progress)
+
+    # --- the official client: copy, delete, smoke tests ---------------------------------------
 
     @property
     def client(self) -> Any:
@@ -187,75 +292,6 @@ class Server:
         except (ollama.ResponseError, ollama.RequestError, httpx.HTTPError, OSError,
                 ValueError) as exc:
             raise self._error(what, exc, model) from exc
-
-    def has_blob(self, digest: str) -> bool:
-        """True if the server already stores the blob (HEAD /api/blobs/<digest>)."""
-
-        def head() -> bool:
-            response = self.client._client.request("HEAD", f"/api/blobs/{digest}")
-            if response.status_code == 404:
-                return False
-            response.raise_for_status()
-            return True
-
-        return bool(self._call(f"checking blob {digest}", None, head))
-
-    def upload_blob(self, path: Path, digest: str, model: str | None = None,
-                    progress: ProgressCallback | None = None) -> None:
-        """Stream a local file to the server as the blob `digest`, in chunks."""
-        size = path.stat().st_size
-
-        def chunks() -> Iterator[bytes]:
-            sent = 0
-            with open(path, "rb") as stream:
-                while chunk := stream.read(1 << 20):
-                    sent += len(chunk)
-                    if progress:
-                        progress(Progress(f"uploading {path.name}", digest, size, sent))
-                    yield chunk
-
-        # ollama.Client.create_blob would hash the whole file again before sending it; the
-        # digest is already known (and cached), so the client's transport is used directly.
-        self._call(
-            f"uploading {path.name} as {digest}",
-            model,
-            lambda: self.client._request_raw(
-                "POST", f"/api/blobs/{digest}", content=chunks(),
-                headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
-            ),
-        )
-        stats.record("uploaded", size)
-
-    def _stream(self, what: str, model: str, path: str, body: Mapping[str, Any],
-                progress: ProgressCallback | None) -> None:
-        from ollama import ProgressResponse
-
-        def run() -> None:
-            last = None
-            for part in self.client._request(ProgressResponse, "POST", path, json=dict(body), stream=True):
-                last = part
-                if progress:
-                    progress(Progress(part.status or "", part.digest, part.total, part.completed))
-            if last is None or last.status != "success":
-                raise ServerError(
-                    f"{model}: the Ollama server at {self.url} ended {what} without success "
-                    f"(last status: {getattr(last, 'status', None)!r})",
-                    host=self.url, model=model,
-                )
-
-        self._call(what, model, run)
-
-    def create(self, model: str, request: Mapping[str, Any],
-               progress: ProgressCallback | None = None) -> None:
-        """POST /api/create with the exact body `ollama create` would send, streaming progress."""
-        # The client's create() has no renderer/parser/requires/draft_files arguments, so the
-        # body is sent through the client's own request method, unchanged.
-        body = {"model": model, **request, "stream": True}
-        self._stream(f"creating {model}", model, "/api/create", body, progress)
-
-    def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
-        """Pull `model` from its registry, streaming progress."""
-        self._stream(f"pulling {model}", model, "/api/pull", {"model": model, "stream": True}, progress)
 
     def copy(self, source: str, destination: str) -> None:
         """Point `destination` at the same manifest as `source`."""

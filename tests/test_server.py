@@ -3,6 +3,7 @@ names the server (and the model), whatever the client or urllib raised."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import urllib.error
 
@@ -81,7 +82,11 @@ def test_bugs_are_not_disguised_as_server_errors() -> None:
 
 def test_reads_and_writes_against_the_double(ollama_double: OllamaDouble, registry) -> None:  # type: ignore[no-untyped-def]
     digest = registry.publish("base:1b", seed=1)
-    server = Server(ollama_double.host, timeout=30)
+    with Server(ollama_double.host, timeout=30) as server:
+        _reads_and_writes(server, digest)
+
+
+def _reads_and_writes(server: Server, digest: str) -> None:
     assert server.version() == "0.33.0"
     assert server.tags() == {}
     seen = []
@@ -97,3 +102,25 @@ def test_reads_and_writes_against_the_double(ollama_double: OllamaDouble, regist
         server.delete("bot:nope")
     with pytest.raises(ServerError, match="pull model manifest: file does not exist"):
         server.pull("nothing:here")
+
+
+STDLIB = {
+    "refused": (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")),
+                "cannot reach the Ollama server"),
+    "unknown host": (urllib.error.URLError(socket.gaierror(-2, "Name or service not known")),
+                     "cannot reach the Ollama server"),
+    "connect timeout": (urllib.error.URLError(socket.timeout("timed out")), "did not answer within 7 s"),
+    "read timeout": (TimeoutError("timed out"), "did not answer within 7 s"),
+    "incomplete": (http.client.IncompleteRead(b"", 10), "closed the connection"),
+    "disconnected": (http.client.RemoteDisconnected("Remote end closed"), "closed the connection"),
+    "reset": (ConnectionResetError(104, "reset"), "closed the connection"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STDLIB))
+def test_standard_library_failures_become_server_errors(case: str) -> None:
+    raised, says = STDLIB[case]
+    err = Server("127.0.0.1:1", timeout=7)._error("creating bot:v1", raised, "bot:v1")
+    assert says in str(err) and str(err).startswith("bot:v1: the Ollama server at http://127.0.0.1:1") \
+        or str(err).startswith("bot:v1: cannot reach the Ollama server at http://127.0.0.1:1")
+    assert says in str(err)
