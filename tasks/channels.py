@@ -101,7 +101,7 @@ def promote(project: Project, models: Iterable[ModelSource], channel: str, targe
     entry = lock.models.get(name)
     if entry is None:
         raise BuildRefused(f"{name} is not built (not in {project.relative(project.lock_path)}); "
-                           f"run doit build:{name} and doit test:{name} first")
+                           f"run doit build:{name} and doit test {name} first")
     tag = server.tags().get(source.name.key)
     if tag is None or tag.digest != entry.digest:
         where = "is not on" if tag is None else "has another digest on"
@@ -130,14 +130,14 @@ def _untested(project: Project, source: ModelSource, digest: str, channel: str) 
     path = smoke.suite_path(source.modelfile)
     if not path.exists():
         return (f"{name} has no smoke tests ({project.relative(path)}), so nothing shows it "
-                f"works; write them and run doit test:{name}, or override: {override}")
+                f"works; write them and run doit test {name}, or override: {override}")
     suite = smoke.load_suite(path)
     stored = smoke.result_path(project, digest, suite.fingerprint)
     if stored.exists():
         return (f"{name} ({digest[:19]}…) failed its smoke tests; fix it in a new version, "
                 f"or override: {override}")
     return (f"{name} ({digest[:19]}…) has not passed its smoke tests yet (or the test file "
-            f"changed since); run doit test:{name}, then promote again")
+            f"changed since); run doit test {name}, then promote again")
 
 
 def check_channels(project: Project, lock: Lock,
@@ -146,7 +146,7 @@ def check_channels(project: Project, lock: Lock,
     by_key = {m.name.key: m for m in models}
     problems = []
     for channel, entry in sorted(lock.channels.items()):
-        fix = f"doit promote {channel} <version> (e.g. {entry.target} after doit test:{entry.target})"
+        fix = f"doit promote {channel} <version> (e.g. {entry.target} after doit test {entry.target})"
         try:
             key = ModelName.parse(channel).key
         except ModelNameError:
@@ -169,5 +169,5 @@ def check_channels(project: Project, lock: Lock,
                 channel, "channel-stale",
                 f"channel {channel} was given {entry.target} at {entry.digest[:19]}…, but "
                 f"{entry.target} is now {target.digest[:19]}… in the lock",
-                f"doit test:{entry.target} && doit promote {channel} {entry.target}"))
+                f"doit test {entry.target} && doit promote {channel} {entry.target}"))
     return problems

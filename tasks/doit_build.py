@@ -16,20 +16,20 @@ from .server import Server
 __all__ = ["task_build"]
 
 
-class _UpToDate:
-    """doit `uptodate` item for one model; any error means "run it" so the action reports it."""
+def _up_to_date(name: str) -> Any:
+    """doit `uptodate` item for one model; any error means "run it" so the action reports it.
 
-    def __init__(self, name: str):
-        self.name = name
+    A plain function, not a callable object: doit inspects the signature of every uptodate
+    item on every run, and a function's costs half as much.
+    """
 
-    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+    def locked_and_on_the_server(task: Any, values: dict[str, Any]) -> bool:
         try:
-            return run().is_current(self.name, values)
+            return run().is_current(name, values)
         except (DoitOllamaError, OSError):
             return False
 
-    def __repr__(self) -> str:  # shown by `doit info`
-        return f"model {self.name} is locked, on the server at its locked digest, base unchanged"
+    return locked_and_on_the_server
 
 
 def _build_action(name: str, relock: bool) -> Any:
@@ -89,7 +89,7 @@ def task_build() -> Any:
             }],
             "file_dep": file_dep,
             "task_dep": task_dep,
-            "uptodate": [_UpToDate(source.display)],
+            "uptodate": [_up_to_date(source.display)],
             "verbosity": 2,
         }
     state.dependencies.save()

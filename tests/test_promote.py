@@ -47,17 +47,17 @@ def test_promotion_needs_passing_tests_then_rollback_and_hand_moves(
 
     result = repo.doit("promote", "bot:prod", "bot:v1.1", expect=1)
     assert "bot:v1.1 (sha256:" in result.output and "has not passed its smoke tests yet" in result.output
-    assert "doit test:bot:v1.1" in result.output
+    assert "doit test bot:v1.1" in result.output
 
     ollama_double.controls.set_reply("bot:v1.1", "Goodbye.")
-    repo.doit("test:bot:v1.1", expect=1)
+    repo.doit("test", "bot:v1.1", expect=1)
     result = repo.doit("promote", "bot:prod", "bot:v1.1", expect=1)
     assert "failed its smoke tests" in result.output
     assert digest_on_server(ollama_double, "bot:prod") is None
     assert repo.lock().channels == {}
 
     ollama_double.controls.clear_replies()
-    repo.doit("test:bot:v1.1", "--force")
+    repo.doit("test", "--force", "bot:v1.1")
     result = repo.doit("promote", "bot:prod", "bot:v1.1")
     assert f"promoted bot:prod -> bot:v1.1 ({v11.removeprefix('sha256:')[:12]}): its smoke " \
            "tests passed" in result.out
@@ -101,7 +101,7 @@ def test_override_is_recorded_in_the_lock(repo: DoitRepo, ollama_double: OllamaD
     assert digest_on_server(ollama_double, "bot:prod") == v12
 
     # the doit-parsed form: options first
-    repo.doit("test:bot:v1.1")
+    repo.doit("test", "bot:v1.1")
     repo.doit("promote", "--force", "--reason", "not needed", "bot:prod", "bot:v1.1")
     assert repo.lock().channels["bot:prod"].tested is True  # it had passed: no override recorded
     assert repo.lock().channels["bot:prod"].reason == ""
@@ -118,7 +118,7 @@ INVALID = [
 
 
 def test_invalid_promotions_are_refused(repo: DoitRepo) -> None:
-    repo.doit("test:bot:v1.1")  # so that only the names can be wrong
+    repo.doit("test", "bot:v1.1")  # so that only the names can be wrong
     for args, message in INVALID:
         result = repo.doit("promote", *args, expect=1)
         assert message in result.output, (args, result.output)

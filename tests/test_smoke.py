@@ -235,10 +235,10 @@ def test_doit_test_passes_fails_and_keeps_results_per_digest(repo: DoitRepo,
     # a comment in the test file changes nothing; a new case runs the suite again
     path = repo.root / "models" / "bot" / "v1.test.toml"
     path.write_text("# reviewed\n" + SUITE)
-    repo.doit("test:bot:v1")
+    repo.doit("test", "bot:v1")
     assert inference_calls(ollama_double) == 0
     path.write_text(SUITE + '\n[[case]]\nname = "third"\nprompt = "More"\n')
-    repo.doit("test:bot:v1")
+    repo.doit("test", "bot:v1")
     assert inference_calls(ollama_double) == 3
 
     # --force asks again; a scripted bad answer fails with the reason, exit 1
@@ -254,7 +254,7 @@ def test_doit_test_passes_fails_and_keeps_results_per_digest(repo: DoitRepo,
     assert "test: 2 models: 0 passed, 1 failed, 1 without tests" in result.out
     # the failure is stored too: without --force it is reported again, without asking
     ollama_double.controls.reset_requests()
-    repo.doit("test:bot:v1", expect=1)
+    repo.doit("test", "bot:v1", expect=1)
     assert inference_calls(ollama_double) == 0
 
 
@@ -295,5 +295,5 @@ def test_an_unbuilt_or_drifted_model_cannot_be_tested(repo: DoitRepo,
 
 def test_an_invalid_test_file_fails_doit_test(repo: DoitRepo) -> None:
     repo.write("models/bot/v1.test.toml", '[[case]]\nname = "a"\npromt = "x"\n')
-    result = repo.doit("test:bot:v1", expect=1)
+    result = repo.doit("test", "bot:v1", expect=1)
     assert "models/bot/v1.test.toml:3: case 1 ('a'): unknown key 'promt'" in result.out
