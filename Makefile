@@ -26,5 +26,11 @@ status:  ## one line per model: up to date, stale and why, missing, drifted
 lint:  ## the Modelfile checklist
 	$(DOIT) lint
 
+bench:  ## benchmarks at full size (1000 models, 2 GiB of weights; ~5 min); see docs/performance.md
+	$(PYTHON) bench/run.py
+
+bench-quick:  ## benchmarks at small sizes (under a minute); fails only on count targets
+	$(PYTHON) bench/run.py --quick
+
 demo:  ## this repository's models built against the Ollama test double (no Ollama needed)
 	$(PYTHON) scripts/demo.py
