@@ -86,7 +86,7 @@ class DependencyCache:
 
     def get(self, source: ModelSource) -> Dependencies:
         """The Modelfile's dependencies, from the cache when nothing they rest on changed."""
-        key = str(source.modelfile)
+        key = source.path
         stamp = _identity(key)
         entry = self.entries.get(key)
         if (entry is not None and entry["stamp"] == stamp

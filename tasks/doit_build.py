@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
+import sys
 from typing import Any
 
 from doit.exceptions import TaskFailed
@@ -17,11 +19,7 @@ __all__ = ["task_build"]
 
 
 def _up_to_date(name: str) -> Any:
-    """doit `uptodate` item for one model; any error means "run it" so the action reports it.
-
-    A plain function, not a callable object: doit inspects the signature of every uptodate
-    item on every run, and a function's costs half as much.
-    """
+    """doit `uptodate` item for one model; any error means "run it" so the action reports it."""
 
     def locked_and_on_the_server(task: Any, values: dict[str, Any]) -> bool:
         try:
@@ -29,7 +27,16 @@ def _up_to_date(name: str) -> Any:
         except (DoitOllamaError, OSError):
             return False
 
+    # doit asks inspect.signature() of every uptodate item on every run (which arguments
+    # to pass); a ready answer saves ~10 ms per 1000 models.
+    locked_and_on_the_server.__signature__ = _UPTODATE_SIGNATURE  # type: ignore[attr-defined]
     return locked_and_on_the_server
+
+
+def _signature_of(task: Any, values: dict[str, Any]) -> None: ...
+
+
+_UPTODATE_SIGNATURE = inspect.signature(_signature_of)
 
 
 def _build_action(name: str, relock: bool) -> Any:
@@ -59,7 +66,7 @@ def _build_action(name: str, relock: bool) -> Any:
 
 def _dependencies(state: Run, source: ModelSource) -> tuple[list[str], list[str]]:
     """file_dep and task_dep of a model; a Modelfile that does not parse gets only itself."""
-    files = [str(source.modelfile)]
+    files = [source.path]
     tasks: list[str] = []
     try:
         deps = state.dependencies.get(source)
@@ -73,9 +80,29 @@ def _dependencies(state: Run, source: ModelSource) -> tuple[list[str], list[str]
     return files, tasks
 
 
+# doit's own commands; any other first word names tasks to run.
+_DOIT_COMMANDS = frozenset({"auto", "clean", "dumpdb", "forget", "help", "ignore", "info", "list",
+                            "reset-dep", "strace", "tabcompletion"})
+
+
+def _serial_build_requested(argv: list[str]) -> bool:
+    """True if this process was started to run build tasks in one process (`doit`,
+    `doit build`, `doit build:x`), judged from the command line. With `-n`, doit forks
+    workers, and a thread in flight at a fork is unsafe, so no prefetch there."""
+    words = argv[1:]
+    if any(w.startswith(("-n", "--process", "-P", "--parallel")) for w in words):
+        return False
+    if any(w in _DOIT_COMMANDS for w in words):
+        return False
+    tasks = [w for w in words if not w.startswith("-")]
+    return not tasks or any(t == "build" or t.startswith("build:") for t in tasks)
+
+
 def task_build() -> Any:
     """Build every stale model tag and record it in the lock."""
     state = loaded()
+    if _serial_build_requested(sys.argv):
+        state.prefetch_tags()  # the one /api/tags overlaps with creating the tasks
     yield {"basename": "build", "name": None, "doc": task_build.__doc__}
     for source in state.models:
         file_dep, task_dep = _dependencies(state, source)

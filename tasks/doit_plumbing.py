@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +86,37 @@ class Run:
         self.cache = DigestCache(self.project.state_dir / "hashes.sqlite3")
         self.dependencies = DependencyCache(self.project.state_dir / "dependencies.json")
         self._tags: dict[tuple[str, str, str, str], Tag] | None = None
+        self._fetch: threading.Thread | None = None
+        self._fetched: list[Any] = []
         self._lock: Lock | None = None
         self._lock_stamp: tuple[int, ...] | None = None
+
+    def prefetch_tags(self) -> None:
+        """Ask /api/tags now, in a thread, so the server answers while doit creates tasks."""
+        if self._tags is not None or self._fetch is not None:
+            return
+
+        def fetch() -> None:
+            try:
+                self._fetched.append(Server(self.project.host, timeout=self.project.timeout).tags())
+            except BaseException as exc:  # handed to the main thread by tags()
+                self._fetched.append(exc)
+
+        self._fetch = threading.Thread(target=fetch, name="doit-ollama-tags", daemon=True)
+        self._fetch.start()
 
     def tags(self) -> dict[tuple[str, str, str, str], Tag]:
         """The server's models, asked once per process (a no-op build asks exactly once)."""
         if self._tags is None:
-            self._tags = Server(self.project.host, timeout=self.project.timeout).tags()
+            if self._fetch is not None:
+                self._fetch.join()
+                self._fetch = None
+                result = self._fetched.pop()
+                if isinstance(result, BaseException):
+                    raise result
+                self._tags = result
+            else:
+                self._tags = Server(self.project.host, timeout=self.project.timeout).tags()
         return self._tags
 
     def lock(self) -> Lock:

@@ -249,36 +249,50 @@ def _load_cached(cache: Path, key: str) -> Lock | None:
         doc = json.loads(cache.read_bytes())
         if doc.get("key") != key:
             return None
-        lock = Lock(
+        return Lock(
             models={k: ModelEntry(**{**v, "base": BaseRef(**v["base"]) if v["base"] else None})
                     for k, v in doc["models"].items()},
             channels={k: ChannelEntry(**v) for k, v in doc["channels"].items()},
         )
-        for (section, entries) in (("models", lock.models), ("channels", lock.channels)):
-            for name, text in doc["texts"][section].items():
-                _RENDERED[(section, name)] = (entries[name], text)
-        return lock
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None  # no cache, another version's cache, or a damaged one: parse instead
 
 
+def _texts_path(cache: Path) -> Path:
+    return cache.with_name(cache.stem + "-texts.json")
+
+
+def _load_texts(cache: Path, key: str, lock: Lock) -> None:
+    """Seed the render memo with the entries' texts remembered beside the cache."""
+    try:
+        doc = json.loads(_texts_path(cache).read_bytes())
+        if doc.get("key") != key:
+            return
+        for section, entries in (("models", lock.models), ("channels", lock.channels)):
+            for name, text in doc[section].items():
+                if name in entries:
+                    _RENDERED[(section, name)] = (entries[name], text)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+
+
 def _store_cached(cache: Path, key: str, lock: Lock) -> None:
-    # The rendered text of each entry goes along, so the next writer in another process
-    # does not render 1000 unchanged entries again.
-    texts: dict[str, dict[str, str]] = {"models": {}, "channels": {}}
+    doc = {
+        "key": key,
+        "models": {k: asdict(v) for k, v in lock.models.items()},
+        "channels": {k: asdict(v) for k, v in lock.channels.items()},
+    }
+    # The rendered text of each entry is kept apart (only writers need it), so the next
+    # writer in another process does not render 1000 unchanged entries again.
+    texts: dict[str, Any] = {"key": key, "models": {}, "channels": {}}
     for section, entries in (("models", lock.models), ("channels", lock.channels)):
         for name, entry in entries.items():
             hit = _RENDERED.get((section, name))
             if hit is not None and hit[0] == entry:
                 texts[section][name] = hit[1]
-    doc = {
-        "key": key,
-        "models": {k: asdict(v) for k, v in lock.models.items()},
-        "channels": {k: asdict(v) for k, v in lock.channels.items()},
-        "texts": texts,
-    }
     try:
         write_atomic(cache, json.dumps(doc).encode("utf-8"), durable=False)
+        write_atomic(_texts_path(cache), json.dumps(texts).encode("utf-8"), durable=False)
     except OSError:
         pass  # a cache that cannot be written only costs speed
 
@@ -381,6 +395,8 @@ def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
         with FileLock(str(guard), timeout=LOCK_WAIT_SECONDS):
             _remove_stale_temporaries(Path(path))
             lock = read(path, cache)
+            if cache is not None and Path(path).exists():
+                _load_texts(Path(cache), hashlib.sha256(Path(path).read_bytes()).hexdigest(), lock)
             before = render(lock) if Path(path).exists() else None
             change(lock)
             after = render(lock)

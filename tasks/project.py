@@ -10,6 +10,7 @@ repository says, while a one-off DOIT_OLLAMA_HOST or --host does.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Mapping
@@ -51,8 +52,13 @@ class ModelSource:
     """One model tag of the repository and the Modelfile that defines it."""
 
     name: ModelName
-    modelfile: Path  # absolute
+    path: str  # absolute (a string: discovery makes 1000 of these on every run)
     relpath: str  # repository-relative, forward slashes (what the lock records)
+
+    @functools.cached_property
+    def modelfile(self) -> Path:
+        """The Modelfile, absolute."""
+        return Path(self.path)
 
     @property
     def display(self) -> str:
@@ -240,7 +246,7 @@ def discover(project: Project) -> list[ModelSource]:
     """Every model tag of the repository, sorted by name; refuses names Ollama would refuse."""
     found: dict[tuple[str, str, str, str], ModelSource] = {}
 
-    def add(text: str, modelfile: Path, relpath: str, origin: str) -> None:
+    def add(text: str, modelfile: str, relpath: str, origin: str) -> None:
         try:
             name = ModelName.parse(text)
         except ModelNameError as exc:
@@ -259,15 +265,15 @@ def discover(project: Project) -> list[ModelSource]:
         # os.walk and plain strings: pathlib costs more than everything else here at 1000 models
         for folder, dirs, files in os.walk(models_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            inner = os.path.relpath(folder, models_dir)
-            parts = [] if inner == "." else inner.split(os.sep)
+            inner = folder[len(models_dir) + 1:]
+            parts = inner.split(os.sep) if inner else []
             for filename in sorted(files):
                 if filename.startswith("."):
                     continue
                 relpath = "/".join([prefix, *parts, filename])
                 text = _name_for(parts, filename, relpath)
                 if text is not None:
-                    add(text, Path(folder, filename), relpath, relpath)
+                    add(text, os.path.join(folder, filename), relpath, relpath)
     elif project.sources.get("models", "default") != "default":
         raise ConfigError(f"models folder {project.models_dir} does not exist "
                           f"(set by [tool.doit-ollama] models)")
@@ -275,5 +281,6 @@ def discover(project: Project) -> list[ModelSource]:
         path = (project.root / rel).resolve()
         if not path.is_file():
             raise ConfigError(f"pyproject.toml: extra model {text!r} names {rel}, which is not a file")
-        add(text, path, project.relative(path), f"pyproject.toml [tool.doit-ollama.extra-models] {text!r}")
+        add(text, str(path), project.relative(path),
+            f"pyproject.toml [tool.doit-ollama.extra-models] {text!r}")
     return sorted(found.values(), key=lambda s: s.name.key)

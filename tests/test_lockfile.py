@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 from pathlib import Path
 
@@ -134,7 +135,9 @@ def test_cached_read_brings_rendered_texts_that_equal_a_fresh_render(tmp_path: P
         lockfile.update(path, lambda lock, i=i: lock.models.__setitem__(f"m{i}:v1", entry(i)), guard, cache)
     lockfile._RENDERED.clear()  # as in a fresh process
     lock = lockfile.read(path, cache)
-    assert len(lockfile._RENDERED) == 3  # seeded from the cache, not rendered
+    assert lockfile._RENDERED == {}  # readers do not need the texts
+    lockfile._load_texts(cache, hashlib.sha256(path.read_bytes()).hexdigest(), lock)
+    assert len(lockfile._RENDERED) == 3  # writers seed them from the cache instead of rendering
     assert lockfile.render(lock) == path.read_bytes()
     lockfile._RENDERED.clear()
     assert lockfile.render(lockfile.read(path)) == path.read_bytes()
