@@ -119,8 +119,14 @@ class Run:
                 self._tags = Server(self.project.host, timeout=self.project.timeout).tags()
         return self._tags
 
-    def lock(self) -> Lock:
-        """The lock as it is now; parsed again only when the file changed."""
+    def lock(self, *, fresh: bool = True) -> Lock:
+        """The lock as it is now; parsed again only when the file changed.
+
+        `fresh=False` accepts the copy already read without a stat: enough for a model's
+        own entry, which nothing in this run changes before its own up-to-date check.
+        """
+        if not fresh and self._lock is not None:
+            return self._lock
         try:
             st = os.stat(self.project.lock_path)
             # Every write is a rename of a new file, so the inode changes even when the
@@ -135,7 +141,7 @@ class Run:
 
     def is_current(self, name: str, values: dict[str, Any]) -> bool:
         """The up-to-date rule: locked, as doit last built it, on the server, base unchanged."""
-        entry = self.lock().models.get(name)
+        entry = self.lock(fresh=False).models.get(name)
         if entry is None:
             return False
         if values.get("inputs") != entry.inputs or values.get("digest") != entry.digest:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from . import stats
 
@@ -49,9 +49,11 @@ class DigestCache:
         self.bytes_hashed = 0
         self._local = threading.local()
 
-    def _db(self) -> sqlite3.Connection | None:
+    def _db(self) -> Any:
         if self.path is None:
             return None
+        import sqlite3  # only when a file must be hashed or looked up; a no-op build never does
+
         conn = getattr(self._local, "conn", None)
         # A connection must not cross a fork (doit -n N starts worker processes).
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
@@ -77,6 +79,8 @@ class DigestCache:
         identity = self._identity(st)
         db = self._db()
         if db is not None:
+            import sqlite3
+
             try:
                 row = db.execute(
                     "SELECT digest FROM digests WHERE path = ? AND identity = ?",
@@ -90,6 +94,8 @@ class DigestCache:
         self.bytes_hashed += st.st_size
         stats.record("hashed", st.st_size)
         if db is not None:
+            import sqlite3
+
             try:
                 db.execute(
                     "INSERT OR REPLACE INTO digests (path, identity, digest) VALUES (?, ?, ?)",
