@@ -151,7 +151,7 @@ def test_each_difference_fails_verify_naming_model_and_cause(built: DoitRepo, ol
     assert int(suite.get("tests", "0")) >= 3 and int(suite.get("failures", "0")) >= 1
 
     annotations = built.doit("verify", "--format", "github", expect=1).out
-    assert f"::error " in annotations and model in annotations
+    assert "::error " in annotations and model in annotations
     if kind in ("stale", "not-locked"):
         assert "file=models/" in annotations and "line=" in annotations
     assert built.lock_bytes() == before  # verify never writes the lock
