@@ -7,9 +7,11 @@ clear message and an exit code. Anything else escaping is a bug.
      +-- ModelfileError     a Modelfile Ollama would reject (keeps Ollama's text, line, path)
      +-- ModelNameError     a model name Ollama would reject (says which part)
      +-- ConfigError        [tool.doit-ollama] or the models/ layout is wrong
+     |    +-- smoke.SuiteError   a <tag>.test.toml that cannot be used
      +-- LockError          lock/models.lock is unreadable or malformed
      +-- ServerError        the Ollama server failed, refused or could not be reached
-     +-- BuildRefused       the build would break a rule (a released tag changed, ...)
+     +-- BuildRefused       the build or a promotion would break a rule (a released tag
+                            changed, an untested version promoted, ...)
 """
 
 from __future__ import annotations
