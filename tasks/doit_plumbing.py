@@ -90,6 +90,8 @@ class Run:
         self._fetched: list[Any] = []
         self._lock: Lock | None = None
         self._lock_stamp: tuple[int, ...] | None = None
+        self._summary: lockfile.Summary | None = None
+        self._summary_stamp: tuple[int, ...] | None = None
 
     def prefetch_tags(self) -> None:
         """Ask /api/tags now, in a thread, so the server answers while doit creates tasks."""
@@ -127,39 +129,54 @@ class Run:
         """
         if not fresh and self._lock is not None:
             return self._lock
-        try:
-            st = os.stat(self.project.lock_path)
-            # Every write is a rename of a new file, so the inode changes even when the
-            # size and a coarse mtime do not.
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
-        except FileNotFoundError:
-            stamp = (0,)
+        stamp = self._stamp()
         if self._lock is None or stamp != self._lock_stamp:
             self._lock = lockfile.read(self.project.lock_path, self.project.lock_cache)
             self._lock_stamp = stamp
         return self._lock
 
+    def summary(self, *, fresh: bool = True) -> lockfile.Summary:
+        """Per model (inputs, digest, base name, base digest), as `lock()` but lighter."""
+        if not fresh and self._summary is not None:
+            return self._summary
+        stamp = self._stamp()
+        if self._summary is None or stamp != self._summary_stamp:
+            self._summary = lockfile.read_summary(self.project.lock_path, self.project.lock_cache)
+            self._summary_stamp = stamp
+        return self._summary
+
+    def _stamp(self) -> tuple[int, ...]:
+        try:
+            st = os.stat(self.project.lock_path)
+        except FileNotFoundError:
+            return (0,)
+        # Every write is a rename of a new file, so the inode changes even when the size
+        # and a coarse mtime do not.
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
     def is_current(self, name: str, values: dict[str, Any]) -> bool:
         """The up-to-date rule: locked, as doit last built it, on the server, base unchanged."""
-        entry = self.lock(fresh=False).models.get(name)
-        if entry is None:
+        # A model's own entry: nothing in this run changes it before its own check.
+        row = self.summary(fresh=False).get(name)
+        if row is None:
             return False
-        if values.get("inputs") != entry.inputs or values.get("digest") != entry.digest:
+        inputs, digest, base_name, base_digest = row
+        if values.get("inputs") != inputs or values.get("digest") != digest:
             return False  # the lock changed since doit last ran this task (git pull, edit)
         tag = self.tags().get(ModelName.parse(name).key)
-        if tag is None or tag.digest != entry.digest:
+        if tag is None or tag.digest != digest:
             return False
-        if entry.base is not None:
-            base = ModelName.parse(entry.base.name)
+        if base_name is not None:
+            base = ModelName.parse(base_name)
             if base.key in self.repo:
                 # A base of this repository may have been rebuilt a moment ago in this very
                 # run: the lock, updated as each model finishes, has its digest as it is now.
-                base_entry = self.lock().models.get(self.repo[base.key])
-                digest = base_entry.digest if base_entry else None
+                base_row = self.summary().get(self.repo[base.key])
+                current = base_row[1] if base_row else None
             else:
                 found = self.tags().get(base.key)
-                digest = found.digest if found else None
-            if digest != entry.base.digest:
+                current = found.digest if found else None
+            if current != base_digest:
                 return False
         return True
 

@@ -35,6 +35,7 @@ __all__ = [
     "ModelEntry",
     "parse",
     "read",
+    "read_summary",
     "render",
     "update",
     "write_atomic",
@@ -262,6 +263,40 @@ def _texts_path(cache: Path) -> Path:
     return cache.with_name(cache.stem + "-texts.json")
 
 
+def _summary_path(cache: Path) -> Path:
+    return cache.with_name(cache.stem + "-summary.json")
+
+
+Summary = dict[str, tuple[str, str, "str | None", "str | None"]]
+
+
+def _summarize(lock: Lock) -> Summary:
+    return {name: (e.inputs, e.digest, e.base.name if e.base else None,
+                   e.base.digest if e.base else None) for name, e in lock.models.items()}
+
+
+def read_summary(path: str | os.PathLike[str], cache: str | os.PathLike[str]) -> Summary:
+    """Per model (inputs, digest, base name, base digest): all an up-to-date check needs.
+
+    Remembered beside the cache under the same content hash; loading it is a fraction of
+    loading every entry, which matters when nothing changed.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise LockError(f"{_shown(path)}: cannot read the lock: {exc.strerror}") from None
+    key = hashlib.sha256(data).hexdigest()
+    try:
+        doc = json.loads(_summary_path(Path(cache)).read_bytes())
+        if doc.get("key") == key:
+            return {name: tuple(row) for name, row in doc["models"].items()}  # type: ignore[misc]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return _summarize(read(path, cache))
+
+
 def _load_texts(cache: Path, key: str, lock: Lock) -> None:
     """Seed the render memo with the entries' texts remembered beside the cache."""
     try:
@@ -290,9 +325,11 @@ def _store_cached(cache: Path, key: str, lock: Lock) -> None:
             hit = _RENDERED.get((section, name))
             if hit is not None and hit[0] == entry:
                 texts[section][name] = hit[1]
+    summary = {"key": key, "models": _summarize(lock)}
     try:
         write_atomic(cache, json.dumps(doc).encode("utf-8"), durable=False)
         write_atomic(_texts_path(cache), json.dumps(texts).encode("utf-8"), durable=False)
+        write_atomic(_summary_path(cache), json.dumps(summary).encode("utf-8"), durable=False)
     except OSError:
         pass  # a cache that cannot be written only costs speed
 

@@ -141,3 +141,13 @@ def test_cached_read_brings_rendered_texts_that_equal_a_fresh_render(tmp_path: P
     assert lockfile.render(lock) == path.read_bytes()
     lockfile._RENDERED.clear()
     assert lockfile.render(lockfile.read(path)) == path.read_bytes()
+
+
+def test_summary_is_what_an_up_to_date_check_needs_and_follows_the_content(tmp_path: Path) -> None:
+    path, guard, cache = tmp_path / "models.lock", tmp_path / "guard", tmp_path / "cache.json"
+    assert lockfile.read_summary(path, cache) == {}
+    lockfile.update(path, lambda lock: lock.models.__setitem__("a:v1", entry(0)), guard, cache)
+    assert lockfile.read_summary(path, cache) == {"a:v1": (H1, H2, "base:1b", H1)}
+    # a lock written by someone else (no cache for its content) is read, not trusted blindly
+    lockfile.write_atomic(path, lockfile.render(Lock(models={"b:v1": entry(1, base=None)})))
+    assert lockfile.read_summary(path, cache) == {"b:v1": (H1, H2, None, None)}
