@@ -28,6 +28,9 @@ def _text(report: Report) -> str:
     for state in report.models:
         if state.name not in failing:
             lines.append(f"ok: {state.name} ({state.digest.replace('sha256:', '')[:12] if state.digest else '-'})")
+    for channel, target in report.channels.items():
+        if channel not in failing:
+            lines.append(f"ok: channel {channel} -> {target}")
     hosts = "offline: sources against the lock only" if report.offline else (
         ", ".join(h.host + ("" if h.reachable else " (unreachable)") for h in report.hosts))
     count = len(report.findings)

@@ -74,6 +74,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     hosts: list[HostReport] = field(default_factory=list)
     offline: bool = False
+    channels: dict[str, str] = field(default_factory=dict)  # channel -> target, from the lock
 
     @property
     def ok(self) -> bool:
@@ -243,7 +244,7 @@ def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
     """Check sources against the lock and, unless offline, every host against the lock."""
     lock = lockfile.read(project.lock_path, project.lock_cache)
     models = project.models()
-    report = Report(offline=offline)
+    report = Report(offline=offline, channels={k: c.target for k, c in sorted(lock.channels.items())})
     _check_sources(project, lock, models, digest, report)
     _check_checklist(project, lock, models, strict, report)
     if offline:

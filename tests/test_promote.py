@@ -63,7 +63,7 @@ def test_promotion_needs_passing_tests_then_rollback_and_hand_moves(
            "tests passed" in result.out
     assert repo.lock().channels == {"bot:prod": ChannelEntry("bot:v1.1", v11, tested=True)}
     assert digest_on_server(ollama_double, "bot:prod") == v11
-    repo.doit("verify")
+    assert "ok: channel bot:prod -> bot:v1.1" in repo.doit("verify").out
 
     # rolling back is promoting the old version (once it has passed its tests)
     repo.doit("test")
