@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from . import lockfile
@@ -244,7 +244,7 @@ class Builder:
         if entry is None:
             self.say(f"{name}: creating (not in the lock yet)")
             digest = self.create(name, inputs)
-            self.record(name, _with(new_entry, digest, self.version))
+            self.record(name, replace(new_entry, digest=digest, ollama=self.version))
             self.say(f"{name}: locked at {short(digest)}")
             return {"inputs": inputs.inputs, "digest": digest}
 
@@ -255,7 +255,7 @@ class Builder:
         if not changes:
             if current is not None and current.digest == entry.digest:
                 if entry.modelfile != source.relpath:
-                    self.record(name, _replace_path(entry, source.relpath))
+                    self.record(name, replace(entry, modelfile=source.relpath))
                 self.say(f"{name}: up to date ({short(entry.digest)})")
                 return {"inputs": entry.inputs, "digest": entry.digest}
             why = "missing on the server" if current is None else (
@@ -266,7 +266,7 @@ class Builder:
                 raise BuildRefused(explain_mismatch(name, entry, inputs, base_digest,
                                                     self.version, digest))
             if digest != entry.digest or entry.modelfile != source.relpath:
-                self.record(name, _with(new_entry, digest, self.version))
+                self.record(name, replace(new_entry, digest=digest, ollama=self.version))
             self.say(f"{name}: reproduced the locked digest {short(digest)}"
                      if digest == entry.digest else f"{name}: re-locked at {short(digest)}")
             return {"inputs": inputs.inputs, "digest": digest}
@@ -274,19 +274,9 @@ class Builder:
         label = "re-locking" if relock and not self.project.is_mutable(source.name) else "rebuilding"
         self.say(f"{name}: {label} ({'; '.join(c.describe() for c in changes)})")
         digest = self.create(name, inputs)
-        self.record(name, _with(new_entry, digest, self.version))
+        self.record(name, replace(new_entry, digest=digest, ollama=self.version))
         self.say(f"{name}: locked at {short(digest)}")
         return {"inputs": inputs.inputs, "digest": digest}
-
-
-def _with(entry: ModelEntry, digest: str, version: str) -> ModelEntry:
-    return ModelEntry(entry.modelfile, entry.inputs, digest, version, entry.fields, entry.files,
-                      entry.base)
-
-
-def _replace_path(entry: ModelEntry, relpath: str) -> ModelEntry:
-    return ModelEntry(relpath, entry.inputs, entry.digest, entry.ollama, entry.fields,
-                      entry.files, entry.base)
 
 
 def _refusal(name: str, source: ModelSource, changes: list[Change], project: Project) -> str:

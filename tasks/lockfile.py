@@ -228,21 +228,32 @@ def read(path: str | os.PathLike[str], cache: str | os.PathLike[str] | None = No
     reading the remembered JSON a few milliseconds, and the hash makes it exactly as
     trustworthy as parsing.
     """
+    return _read(path, cache)[0]
+
+
+def _read_bytes(path: str | os.PathLike[str]) -> bytes | None:
+    """The lock's bytes, or None when there is no lock yet."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
-        return Lock()
+        return None
     except OSError as exc:
         raise LockError(f"{_shown(path)}: cannot read the lock: {exc.strerror}") from None
-    if cache is None:
-        return parse(data, _shown(path))
+
+
+def _read(path: str | os.PathLike[str], cache: str | os.PathLike[str] | None) -> tuple[Lock, str | None]:
+    """The lock and the sha256 of its bytes (None when there is no lock yet)."""
+    data = _read_bytes(path)
+    if data is None:
+        return Lock(), None
     key = hashlib.sha256(data).hexdigest()
+    if cache is None:
+        return parse(data, _shown(path)), key
     remembered = _load_cached(Path(cache), key)
-    if remembered is not None:
-        return remembered
-    lock = parse(data, _shown(path))
-    _store_cached(Path(cache), key, lock)
-    return lock
+    if remembered is None:
+        remembered = parse(data, _shown(path))
+        _store_cached(Path(cache), key, remembered)
+    return remembered, key
 
 
 def _load_cached(cache: Path, key: str) -> Lock | None:
@@ -281,12 +292,9 @@ def read_summary(path: str | os.PathLike[str], cache: str | os.PathLike[str]) ->
     Remembered beside the cache under the same content hash; loading it is a fraction of
     loading every entry, which matters when nothing changed.
     """
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
+    data = _read_bytes(path)
+    if data is None:
         return {}
-    except OSError as exc:
-        raise LockError(f"{_shown(path)}: cannot read the lock: {exc.strerror}") from None
     key = hashlib.sha256(data).hexdigest()
     try:
         doc = json.loads(_summary_path(Path(cache)).read_bytes())
@@ -431,10 +439,10 @@ def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
     try:
         with FileLock(str(guard), timeout=LOCK_WAIT_SECONDS):
             _remove_stale_temporaries(Path(path))
-            lock = read(path, cache)
-            if cache is not None and Path(path).exists():
-                _load_texts(Path(cache), hashlib.sha256(Path(path).read_bytes()).hexdigest(), lock)
-            before = render(lock) if Path(path).exists() else None
+            lock, key = _read(path, cache)
+            if cache is not None and key is not None:
+                _load_texts(Path(cache), key, lock)
+            before = render(lock) if key is not None else None
             change(lock)
             after = render(lock)
             if after != before:

@@ -14,7 +14,7 @@ from typing import Final
 from . import lockfile, modelfile
 from .build import Change, compare, short
 from .errors import DoitOllamaError, ServerError
-from .inputs import Inputs, gather
+from .inputs import gather
 from .lockfile import Lock
 from .names import ModelName
 from .project import ModelSource, Project
@@ -117,9 +117,8 @@ def _host_hint(project: Project, host: str) -> str:
 
 
 def _check_sources(project: Project, lock: Lock, models: list[ModelSource],
-                   digest: Callable[[str], str], report: Report) -> dict[str, Inputs]:
-    """Lock vs sources: not locked, stale, orphaned, invalid. Returns inputs by model."""
-    gathered: dict[str, Inputs] = {}
+                   digest: Callable[[str], str], report: Report) -> None:
+    """Lock vs sources: not locked, stale, orphaned, invalid."""
     names = {m.display for m in models}
     for source in models:
         name = source.display
@@ -135,7 +134,6 @@ def _check_sources(project: Project, lock: Lock, models: list[ModelSource],
             report.models.append(ModelState(name, source.relpath, "invalid", str(err),
                                             entry.digest if entry else None))
             continue
-        gathered[name] = inputs
         if entry is None:
             report.findings.append(Finding(
                 name, "not-locked", f"{name} is not in {project.relative(project.lock_path)}",
@@ -162,7 +160,6 @@ def _check_sources(project: Project, lock: Lock, models: list[ModelSource],
                 file=None))
             report.models.append(ModelState(name, entry.modelfile, "orphaned",
                                             f"{entry.modelfile} is gone", entry.digest))
-    return gathered
 
 
 def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: str,
