@@ -1,11 +1,18 @@
-"""What each Modelfile depends on, remembered so a no-op `doit build` parses nothing.
+"""What discovery found and what each Modelfile depends on, remembered so that a no-op
+`doit build` neither walks models/ nor parses a Modelfile.
 
 doit needs every task's file_dep and task_dep before it can decide that the task is up to
-date, so the task creator must know which local files a Modelfile names and which model it
-is built FROM. Reading that means parsing the Modelfile and resolving its paths (~0.5 ms);
-for 1000 models that alone would exceed doit's whole no-op time. This cache keeps the
-answer per Modelfile, valid while the Modelfile and every path it names (and the folders a
-model directory is searched in) keep their stat identity.
+date, so the task creator must know the models, which local files each Modelfile names and
+which model it is built FROM. Walking 1000 folders and naming their models costs ~20 ms,
+parsing and resolving a Modelfile ~0.5 ms each; for 1000 models that alone would exceed
+doit's whole no-op time. This cache keeps both answers in one JSON file, each valid while
+the paths it rests on keep their stat stamps: for discovery every folder under models/, for
+a Modelfile the file itself and every path it names (and the folders a model directory is
+searched in).
+
+Like git's index, a stamp is trusted only if it is older than the cache file itself: on a
+file system with coarse timestamps, a file edited in the same tick as the cache was written
+would otherwise keep its stamp and be taken as unchanged.
 """
 
 from __future__ import annotations
@@ -19,22 +26,15 @@ from typing import Any, Final
 from . import lockfile
 from .errors import DoitOllamaError
 from .names import ModelName
-from .project import ModelSource
+from .project import ModelSource, Project, discover, stat_stamp
 
 __all__ = ["DependencyCache", "Dependencies"]
 
 _PATH_INSTRUCTIONS: Final = ("model", "adapter", "draft")
 _PLACEHOLDER_DIGEST: Final = "sha256:" + "0" * 64
-_VERSION: Final = 1
+_VERSION: Final = 2
 
-
-def _identity(path: str) -> list[int] | None:
-    """A file's or folder's stat identity, or None when it does not exist."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_mtime_ns, st.st_size, st.st_ino]
+Stamps = dict[str, "list[int] | None"]
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,14 @@ class Dependencies:
     base: str | None
 
 
-def scan(source: ModelSource) -> tuple[Dependencies, dict[str, list[int] | None]]:
-    """Parse and resolve one Modelfile (nothing hashed); also the paths whose change matters."""
+def scan(source: ModelSource) -> tuple[Dependencies, Stamps]:
+    """Parse and resolve one Modelfile (nothing hashed); also the stamps of the paths whose
+    change matters, the Modelfile's own first."""
     from . import modelfile  # only on a cache miss: a no-op build parses no Modelfile
 
+    stamps: Stamps = {source.path: stat_stamp(source.path)}  # before reading it
     mf = modelfile.load(source.modelfile)
     folder = str(source.modelfile.parent)
-    probes: dict[str, list[int] | None] = {}
     for name, args in mf.instructions:
         if name not in _PATH_INSTRUCTIONS:
             continue
@@ -59,42 +60,75 @@ def scan(source: ModelSource) -> tuple[Dependencies, dict[str, list[int] | None]
             path = modelfile.expand_path(args, folder)
         except DoitOllamaError:
             continue
-        probes[path] = _identity(path)
+        stamps[path] = stat_stamp(path)
         if os.path.isdir(path):  # files are searched here and one level down
             for entry in os.scandir(path):
                 if entry.is_dir():
-                    probes[entry.path] = _identity(entry.path)
+                    stamps[entry.path] = stat_stamp(entry.path)
     resolved = mf.resolve(folder, digest=lambda _path: _PLACEHOLDER_DIGEST)
     base = None
     if resolved.base is not None and ModelName.is_valid(resolved.base):
         base = resolved.base
     files = tuple(str(f.path) for f in resolved.local_files)
-    return Dependencies(files, base), probes
+    return Dependencies(files, base), stamps
 
 
 class DependencyCache:
-    """Dependencies per Modelfile, in one JSON file under .doit-ollama/."""
+    """Discovery and dependencies per Modelfile, in one JSON file under .doit-ollama/."""
 
     def __init__(self, path: Path):
         self.path = path
         self.dirty = False
+        self.written_ns = 0  # the cache file's mtime: only older stamps are trusted
+        self.discovery: dict[str, Any] | None = None
+        self.entries: dict[str, Any] = {}
         try:
-            doc = json.loads(path.read_bytes())
-            self.entries: dict[str, Any] = doc["entries"] if doc.get("version") == _VERSION else {}
+            with open(path, "rb") as file:
+                self.written_ns = os.fstat(file.fileno()).st_mtime_ns
+                doc = json.loads(file.read())
+            if doc.get("version") == _VERSION:
+                self.entries = doc["entries"]
+                self.discovery = doc["discovery"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            self.entries = {}
+            pass
+
+    def _holds(self, stamps: Stamps) -> bool:
+        """True if every path still has the stamp recorded, from before the cache was written."""
+        for path, stamp in stamps.items():
+            now = stat_stamp(path)
+            if now != stamp or (now is not None and now[0] >= self.written_ns):
+                return False
+        return True
+
+    def models(self, project: Project) -> list[ModelSource]:
+        """Every model of the repository, as `discover` finds it; nothing is walked or
+        parsed while no folder under models/ (and no extra Modelfile) changed."""
+        key = [str(project.models_dir), [list(item) for item in sorted(project.extra_models.items())]]
+        known = self.discovery
+        try:
+            if known is not None and known["key"] == key and self._holds(known["stamps"]):
+                return [ModelSource(ModelName(*name), path, relpath)
+                        for name, path, relpath in known["models"]]
+        except (KeyError, TypeError, ValueError):
+            pass  # a damaged cache: discover again
+        stamps: Stamps = {}
+        sources = discover(project, stamps)  # may raise: nothing is remembered then
+        self.discovery = {
+            "key": key,
+            "stamps": stamps,
+            "models": [[[s.name.host, s.name.namespace, s.name.model, s.name.tag], s.path, s.relpath]
+                       for s in sources],
+        }
+        self.dirty = True
+        return sources
 
     def get(self, source: ModelSource) -> Dependencies:
         """The Modelfile's dependencies, from the cache when nothing they rest on changed."""
-        key = source.path
-        stamp = _identity(key)
-        entry = self.entries.get(key)
-        if (entry is not None and entry["stamp"] == stamp
-                and all(_identity(p) == s for p, s in entry["probes"].items())):
+        entry = self.entries.get(source.path)
+        if entry is not None and self._holds(entry["stamps"]):
             return Dependencies(tuple(entry["files"]), entry["base"])
-        deps, probes = scan(source)  # may raise: the caller decides what a bad file means
-        self.entries[key] = {"stamp": stamp, "probes": probes, "files": list(deps.files),
-                             "base": deps.base}
+        deps, stamps = scan(source)  # may raise: the caller decides what a bad file means
+        self.entries[source.path] = {"stamps": stamps, "files": list(deps.files), "base": deps.base}
         self.dirty = True
         return deps
 
@@ -102,9 +136,12 @@ class DependencyCache:
         """Write the cache if it changed (a failure only costs speed next time)."""
         if not self.dirty:
             return
+        if self.discovery is not None:  # forget Modelfiles that are gone
+            current = {path for _name, path, _rel in self.discovery["models"]}
+            self.entries = {k: v for k, v in self.entries.items() if k in current}
+        doc = {"version": _VERSION, "discovery": self.discovery, "entries": self.entries}
         try:
-            data = json.dumps({"version": _VERSION, "entries": self.entries}).encode("utf-8")
-            lockfile.write_atomic(self.path, data, durable=False)
+            lockfile.write_atomic(self.path, json.dumps(doc).encode("utf-8"), durable=False)
             self.dirty = False
         except OSError:
             pass

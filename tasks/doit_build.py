@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect
 import sys
@@ -120,3 +121,7 @@ def task_build() -> Any:
             "verbosity": 2,
         }
     state.dependencies.save()
+    # Everything made so far (imports, the run state, the task list) lives until the process
+    # ends. Without this, the cyclic garbage collector walks all of it again in a full
+    # collection while doit checks the tasks: ~15 ms of a 1000-model no-op, for nothing.
+    gc.freeze()

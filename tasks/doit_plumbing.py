@@ -80,11 +80,11 @@ class Run:
 
     def __init__(self) -> None:
         self.project: Project = load_project()
-        self.models: list[ModelSource] = self.project.models()
+        self.dependencies = DependencyCache(self.project.state_dir / "dependencies.json")
+        self.models: list[ModelSource] = self.dependencies.models(self.project)
         self.by_name = {m.display: m for m in self.models}
         self.repo = {m.name.key: m.display for m in self.models}
         self.cache = DigestCache(self.project.state_dir / "hashes.sqlite3")
-        self.dependencies = DependencyCache(self.project.state_dir / "dependencies.json")
         self._tags: dict[tuple[str, str, str, str], Tag] | None = None
         self._fetch: threading.Thread | None = None
         self._fetched: list[Any] = []

@@ -26,7 +26,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["DEFAULT_HOST", "ModelSource", "Project", "discover", "load_project"]
+__all__ = ["DEFAULT_HOST", "ModelSource", "Project", "discover", "load_project", "stat_stamp"]
 
 DEFAULT_HOST: Final = "127.0.0.1:11434"
 MODELFILE_SUFFIX: Final = ".Modelfile"
@@ -242,9 +242,28 @@ def _name_for(parts: list[str], filename: str, shown: str) -> str | None:
     return "/".join(parts) + ":" + tag
 
 
-def discover(project: Project) -> list[ModelSource]:
-    """Every model tag of the repository, sorted by name; refuses names Ollama would refuse."""
+def stat_stamp(path: str) -> list[int] | None:
+    """A file's or folder's stat identity (mtime, size, inode), or None if it is missing.
+
+    A folder's mtime changes whenever an entry is added to it, removed or renamed, so equal
+    stamps of every folder under models/ mean that discovery would find the same files.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
+
+
+def discover(project: Project, stamps: dict[str, list[int] | None] | None = None) -> list[ModelSource]:
+    """Every model tag of the repository, sorted by name; refuses names Ollama would refuse.
+
+    With `stamps`, also records the stamp of every folder it lists (taken before listing
+    it, so a file added meanwhile changes the stamp) and of every extra Modelfile: what a
+    cache of this answer must check.
+    """
     found: dict[tuple[str, str, str, str], ModelSource] = {}
+    record = stamps if stamps is not None else {}
 
     def add(text: str, modelfile: str, relpath: str, origin: str) -> None:
         try:
@@ -260,11 +279,16 @@ def discover(project: Project) -> list[ModelSource]:
         found[name.key] = ModelSource(name, modelfile, relpath)
 
     models_dir = str(project.models_dir)
+    record[models_dir] = stat_stamp(models_dir)
     if os.path.isdir(models_dir):
         prefix = project.relative(project.models_dir)
         # os.walk and plain strings: pathlib costs more than everything else here at 1000 models
         for folder, dirs, files in os.walk(models_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            if stamps is not None:
+                for d in dirs:  # os.walk lists them after this
+                    sub = os.path.join(folder, d)
+                    stamps[sub] = stat_stamp(sub)
             inner = folder[len(models_dir) + 1:]
             parts = inner.split(os.sep) if inner else []
             for filename in sorted(files):
@@ -279,6 +303,7 @@ def discover(project: Project) -> list[ModelSource]:
                           f"(set by [tool.doit-ollama] models)")
     for text, rel in sorted(project.extra_models.items()):
         path = (project.root / rel).resolve()
+        record[str(path)] = stat_stamp(str(path))
         if not path.is_file():
             raise ConfigError(f"pyproject.toml: extra model {text!r} names {rel}, which is not a file")
         add(text, str(path), project.relative(path),
