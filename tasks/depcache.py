@@ -28,7 +28,7 @@ from .errors import DoitOllamaError
 from .names import ModelName
 from .project import ModelSource, Project, discover, stat_stamp
 
-__all__ = ["DependencyCache", "Dependencies"]
+__all__ = ["Dependencies", "DependencyCache"]
 
 _PATH_INSTRUCTIONS: Final = ("model", "adapter", "draft")
 _PLACEHOLDER_DIGEST: Final = "sha256:" + "0" * 64

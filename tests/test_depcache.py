@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
-
 from doit_ollama.depcache import DependencyCache
 from doit_ollama.project import discover, load_project
+
 from tests.doit_repo import DoitRepo, make_repo
 
 
