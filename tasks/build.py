@@ -136,6 +136,9 @@ class Builder:
     server: Server
     digest: Callable[[str], str]  # sha256 of a local file, e.g. DigestCache.digest
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    # The server's models as this process last listed them (None: list them when needed).
+    # A listing costs a full /api/tags; after a create the builder lists again and keeps it.
+    known_tags: TagIndex | None = None
     _version: str | None = None
 
     def say(self, text: str) -> None:
@@ -170,20 +173,33 @@ class Builder:
 
     # --- steps --------------------------------------------------------------------------
 
+    def listing(self, *, fresh: bool) -> TagIndex:
+        """The server's models: the last listing of this process, or a new one."""
+        if fresh or self.known_tags is None:
+            self.known_tags = self.server.tags()
+        return self.known_tags
+
     def base_digest(self, name: str, base: ModelName, repo: Mapping[tuple[str, str, str, str], str],
-                    tags: TagIndex) -> str:
+                    lock: Lock) -> str:
         """The digest of the model `name` is built FROM; pull it if the server lacks it."""
-        found = tags.get(base.key)
+        found = self.listing(fresh=False).get(base.key)
+        if base.key in repo:
+            if found is None:  # perhaps built by another process since the listing
+                found = self.listing(fresh=True).get(base.key)
+            if found is None:
+                raise BuildRefused(
+                    f"{name}: its base {base.display} is a model of this repository but is not "
+                    f"on {self.server.url}; build it first: `doit build:{repo[base.key]}`"
+                )
+            # The listing may predate this run's build of the base by another doit worker
+            # (-n); the lock, written as each model finishes, has its digest as it is now.
+            locked = lock.models.get(repo[base.key])
+            return locked.digest if locked is not None else found.digest
         if found is not None:
             return found.digest
-        if base.key in repo:
-            raise BuildRefused(
-                f"{name}: its base {base.display} is a model of this repository but is not on "
-                f"{self.server.url}; build it first: `doit build:{repo[base.key]}`"
-            )
         self.say(f"{name}: pulling base model {base.display}")
         self.server.pull(base.display, progress=self._progress(base.display))
-        found = self.server.tags().get(base.key)
+        found = self.listing(fresh=True).get(base.key)
         if found is None:
             raise ServerError(f"{name}: pulled {base.display} but {self.server.url} does not list it",
                               host=self.server.url, model=name)
@@ -202,7 +218,7 @@ class Builder:
         """Create the tag from the inputs and return the digest the server reports for it."""
         self.upload(name, inputs)
         self.server.create(name, inputs.request, progress=self._progress(name))
-        tag = self.server.tags().get(ModelName.parse(name).key)
+        tag = self.listing(fresh=True).get(ModelName.parse(name).key)
         if tag is None:
             raise ServerError(f"{name}: created, but {self.server.url} does not list it",
                               host=self.server.url, model=name)
@@ -226,11 +242,10 @@ class Builder:
             self.say(f"{name}: warning: {source.relpath}: {warning}")
         lock = lockfile.read(self.project.lock_path, self.project.lock_cache)
         entry = lock.models.get(name)
-        tags = self.server.tags()  # one listing serves the base and the tag itself
         base_digest = None
         if inputs.base is not None:
-            base_digest = self.base_digest(name, inputs.base, repo or {}, tags)
-        current = tags.get(source.name.key)
+            base_digest = self.base_digest(name, inputs.base, repo or {}, lock)
+        current = self.listing(fresh=False).get(source.name.key)
         new_entry = ModelEntry(
             modelfile=source.relpath,
             inputs=inputs.inputs,
@@ -253,6 +268,10 @@ class Builder:
             raise BuildRefused(_refusal(name, source, changes, self.project))
 
         if not changes:
+            if current is None or current.digest != entry.digest:
+                # The listing may be from before another process (a second `doit build`)
+                # restored this very tag: ask again before creating it a second time.
+                current = self.listing(fresh=True).get(source.name.key)
             if current is not None and current.digest == entry.digest:
                 if entry.modelfile != source.relpath:
                     self.record(name, replace(entry, modelfile=source.relpath))

@@ -5,7 +5,7 @@ doit needs every task's file_dep and task_dep before it can decide that the task
 date, so the task creator must know the models, which local files each Modelfile names and
 which model it is built FROM. Walking 1000 folders and naming their models costs ~20 ms,
 parsing and resolving a Modelfile ~0.5 ms each; for 1000 models that alone would exceed
-doit's whole no-op time. This cache keeps both answers in one JSON file, each valid while
+doit's whole no-op time. This cache keeps both answers in one file, each valid while
 the paths it rests on keep their stat stamps: for discovery every folder under models/, for
 a Modelfile the file itself and every path it names (and the folders a model directory is
 searched in).
@@ -17,13 +17,12 @@ would otherwise keep its stamp and be taken as unchanged.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from . import lockfile
+from . import localfiles
 from .errors import DoitOllamaError
 from .names import ModelName
 from .project import ModelSource, Project, discover, stat_stamp
@@ -74,7 +73,7 @@ def scan(source: ModelSource) -> tuple[Dependencies, Stamps]:
 
 
 class DependencyCache:
-    """Discovery and dependencies per Modelfile, in one JSON file under .doit-ollama/."""
+    """Discovery and dependencies per Modelfile, in one cache file under .doit-ollama/."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -83,13 +82,17 @@ class DependencyCache:
         self.discovery: dict[str, Any] | None = None
         self.entries: dict[str, Any] = {}
         try:
-            with open(path, "rb") as file:
-                self.written_ns = os.fstat(file.fileno()).st_mtime_ns
-                doc = json.loads(file.read())
-            if doc.get("version") == _VERSION:
+            # The mtime before the content: were the file replaced in between, the older
+            # time only trusts fewer stamps.
+            self.written_ns = os.stat(path).st_mtime_ns
+        except OSError:
+            return
+        doc = localfiles.load_cache(path)
+        try:
+            if doc is not None and doc["version"] == _VERSION:
                 self.entries = doc["entries"]
                 self.discovery = doc["discovery"]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError):
             pass
 
     def _holds(self, stamps: Stamps) -> bool:
@@ -109,7 +112,7 @@ class DependencyCache:
             if known is not None and known["key"] == key and self._holds(known["stamps"]):
                 return [ModelSource(ModelName(*name), path, relpath)
                         for name, path, relpath in known["models"]]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             pass  # a damaged cache: discover again
         stamps: Stamps = {}
         sources = discover(project, stamps)  # may raise: nothing is remembered then
@@ -125,8 +128,11 @@ class DependencyCache:
     def get(self, source: ModelSource) -> Dependencies:
         """The Modelfile's dependencies, from the cache when nothing they rest on changed."""
         entry = self.entries.get(source.path)
-        if entry is not None and self._holds(entry["stamps"]):
-            return Dependencies(tuple(entry["files"]), entry["base"])
+        try:
+            if entry is not None and self._holds(entry["stamps"]):
+                return Dependencies(tuple(entry["files"]), entry["base"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # a damaged entry: scan again
         deps, stamps = scan(source)  # may raise: the caller decides what a bad file means
         self.entries[source.path] = {"stamps": stamps, "files": list(deps.files), "base": deps.base}
         self.dirty = True
@@ -139,9 +145,6 @@ class DependencyCache:
         if self.discovery is not None:  # forget Modelfiles that are gone
             current = {path for _name, path, _rel in self.discovery["models"]}
             self.entries = {k: v for k, v in self.entries.items() if k in current}
-        doc = {"version": _VERSION, "discovery": self.discovery, "entries": self.entries}
-        try:
-            lockfile.write_atomic(self.path, json.dumps(doc).encode("utf-8"), durable=False)
-            self.dirty = False
-        except OSError:
-            pass
+        localfiles.store_cache(self.path, {"version": _VERSION, "discovery": self.discovery,
+                                           "entries": self.entries})
+        self.dirty = False

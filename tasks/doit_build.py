@@ -54,9 +54,14 @@ def _build_action(name: str, relock: bool) -> Any:
     try:
         (project.state_dir / "building").mkdir(exist_ok=True)
         with guard:
+            # Start from this process's listing of the server (taken for the up-to-date
+            # checks, or after the previous create); keep the builder's newer one.
             builder = Builder(project, Server(project.host, timeout=project.timeout),
-                              state.cache.digest)
-            return builder.build(state.by_name[name], relock=relock, repo=state.repo)
+                              state.cache.digest, known_tags=state.tags())
+            try:
+                return builder.build(state.by_name[name], relock=relock, repo=state.repo)
+            finally:
+                state.remember_tags(builder.known_tags)
     except Timeout:
         return TaskFailed(f"{name}: another process has been building this model for more than "
                           f"{project.timeout:g} s; is a build stuck? Stop it and try again.")

@@ -18,8 +18,8 @@ from doit.exceptions import InvalidDodoFile, TaskFailed
 from doit.reporter import ConsoleReporter
 
 from . import lockfile
-from .errors import DoitOllamaError
 from .depcache import DependencyCache
+from .errors import DoitOllamaError
 from .hashing import DigestCache
 from .lockfile import Lock
 from .names import ModelName
@@ -68,8 +68,23 @@ def _interrupted(signum: int, frame: Any) -> None:
 if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
     signal.signal(signal.SIGINT, _interrupted)
 
+
+def _backend() -> str:
+    """doit's sqlite3 file, read through this package's faster backend when doit can find
+    it (its entry point is installed with the package), else through doit's own."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from .doit_database import NAME
+
+    try:
+        points = distribution("doit-ollama").entry_points
+    except PackageNotFoundError:  # imported from a source tree, not installed
+        return "sqlite3"
+    return NAME if any(p.group == "doit.BACKEND" and p.name == NAME for p in points) else "sqlite3"
+
+
 DOIT_CONFIG: dict[str, Any] = {
-    "backend": "sqlite3",
+    "backend": _backend(),
     "dep_file": f"{STATE_DIR}/doit.sqlite3",
     "default_tasks": ["build"],
 }
@@ -80,7 +95,7 @@ class Run:
 
     def __init__(self) -> None:
         self.project: Project = load_project()
-        self.dependencies = DependencyCache(self.project.state_dir / "dependencies.json")
+        self.dependencies = DependencyCache(self.project.state_dir / "dependencies.cache")
         self.models: list[ModelSource] = self.dependencies.models(self.project)
         self.by_name = {m.display: m for m in self.models}
         self.repo = {m.name.key: m.display for m in self.models}
@@ -120,6 +135,11 @@ class Run:
             else:
                 self._tags = Server(self.project.host, timeout=self.project.timeout).tags()
         return self._tags
+
+    def remember_tags(self, tags: dict[tuple[str, str, str, str], Tag] | None) -> None:
+        """Keep a newer listing (made by a build step after its create) for what follows."""
+        if tags is not None:
+            self._tags = dict(tags)
 
     def lock(self, *, fresh: bool = True) -> Lock:
         """The lock as it is now; parsed again only when the file changed.
@@ -163,7 +183,7 @@ class Run:
         inputs, digest, base_name, base_digest = row
         if values.get("inputs") != inputs or values.get("digest") != digest:
             return False  # the lock changed since doit last ran this task (git pull, edit)
-        tag = self.tags().get(ModelName.parse(name).key)
+        tag = self.tags().get(self.by_name[name].name.key)
         if tag is None or tag.digest != digest:
             return False
         if base_name is not None:

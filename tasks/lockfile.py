@@ -10,17 +10,17 @@ and a killed build never leaves half a file.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from . import localfiles
 from .errors import LockError
+from .localfiles import write_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -241,41 +241,67 @@ def _read_bytes(path: str | os.PathLike[str]) -> bytes | None:
         raise LockError(f"{_shown(path)}: cannot read the lock: {exc.strerror}") from None
 
 
+# The last lock this process read or wrote, under the sha256 of its bytes. A build step
+# reads the lock and then updates it; a serial build does that once per model: the same
+# content is decoded once. Callers get their own tables (the entries are immutable).
+_PARSED: list[tuple[str, Lock]] = []
+
+
+def _remember(key: str, lock: Lock) -> None:
+    _PARSED[:] = [(key, Lock(dict(lock.models), dict(lock.channels)))]
+
+
 def _read(path: str | os.PathLike[str], cache: str | os.PathLike[str] | None) -> tuple[Lock, str | None]:
     """The lock and the sha256 of its bytes (None when there is no lock yet)."""
     data = _read_bytes(path)
     if data is None:
         return Lock(), None
     key = hashlib.sha256(data).hexdigest()
+    if _PARSED and _PARSED[0][0] == key:
+        known = _PARSED[0][1]
+        return Lock(dict(known.models), dict(known.channels)), key
     if cache is None:
-        return parse(data, _shown(path)), key
-    remembered = _load_cached(Path(cache), key)
-    if remembered is None:
-        remembered = parse(data, _shown(path))
-        _store_cached(Path(cache), key, remembered)
-    return remembered, key
+        lock = parse(data, _shown(path))
+    else:
+        lock = _load_cached(Path(cache), key)
+        if lock is None:
+            lock = parse(data, _shown(path))
+            _store_cached(Path(cache), key, lock)
+    _remember(key, lock)
+    return lock, key
+
+
+def _model_row(entry: ModelEntry) -> tuple[Any, ...]:
+    """An entry as the cache keeps it: its fields in order, plain values only."""
+    base = (entry.base.name, entry.base.digest) if entry.base is not None else None
+    return (entry.modelfile, entry.inputs, entry.digest, entry.ollama, dict(entry.fields),
+            dict(entry.files), base)
+
+
+def _channel_row(entry: ChannelEntry) -> tuple[Any, ...]:
+    return (entry.target, entry.digest, entry.tested, entry.reason)
 
 
 def _load_cached(cache: Path, key: str) -> Lock | None:
+    doc = localfiles.load_cache(cache)
     try:
-        doc = json.loads(cache.read_bytes())
-        if doc.get("key") != key:
-            return None
-        return Lock(
-            models={k: ModelEntry(**{**v, "base": BaseRef(**v["base"]) if v["base"] else None})
-                    for k, v in doc["models"].items()},
-            channels={k: ChannelEntry(**v) for k, v in doc["channels"].items()},
-        )
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None  # no cache, another version's cache, or a damaged one: parse instead
+        if doc is None or doc["key"] != key:
+            return None  # no cache, another lock's cache, or a damaged one: parse instead
+        models = {}
+        for name, (*fields, base) in doc["models"].items():
+            models[name] = ModelEntry(*fields, base=BaseRef(*base) if base else None)
+        return Lock(models=models,
+                    channels={name: ChannelEntry(*row) for name, row in doc["channels"].items()})
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
 
 
 def _texts_path(cache: Path) -> Path:
-    return cache.with_name(cache.stem + "-texts.json")
+    return cache.with_name(f"{cache.stem}-texts{cache.suffix}")
 
 
 def _summary_path(cache: Path) -> Path:
-    return cache.with_name(cache.stem + "-summary.json")
+    return cache.with_name(f"{cache.stem}-summary{cache.suffix}")
 
 
 Summary = dict[str, tuple[str, str, "str | None", "str | None"]]
@@ -296,50 +322,50 @@ def read_summary(path: str | os.PathLike[str], cache: str | os.PathLike[str]) ->
     if data is None:
         return {}
     key = hashlib.sha256(data).hexdigest()
-    try:
-        doc = json.loads(_summary_path(Path(cache)).read_bytes())
-        if doc.get("key") == key:
-            return {name: tuple(row) for name, row in doc["models"].items()}  # type: ignore[misc]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        pass
+    doc = localfiles.load_cache(_summary_path(Path(cache)))
+    if isinstance(doc, dict) and doc.get("key") == key and isinstance(doc.get("models"), dict):
+        rows = doc["models"]
+        if all(type(row) is tuple and len(row) == 4 for row in rows.values()):
+            return rows  # type: ignore[no-any-return]
     return _summarize(read(path, cache))
 
 
 def _load_texts(cache: Path, key: str, lock: Lock) -> None:
-    """Seed the render memo with the entries' texts remembered beside the cache."""
+    """Seed the render memo with the entries' texts remembered beside the cache (unless
+    this process rendered them all already, as the second update of a serial build has)."""
+    if all(_rendered(section, name, entry)
+           for section, entries in (("models", lock.models), ("channels", lock.channels))
+           for name, entry in entries.items()):
+        return
+    doc = localfiles.load_cache(_texts_path(cache))
     try:
-        doc = json.loads(_texts_path(cache).read_bytes())
-        if doc.get("key") != key:
+        if doc is None or doc["key"] != key:
             return
         for section, entries in (("models", lock.models), ("channels", lock.channels)):
             for name, text in doc[section].items():
-                if name in entries:
+                if name in entries and isinstance(text, str):
                     _RENDERED[(section, name)] = (entries[name], text)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (TypeError, ValueError, KeyError, AttributeError):
         pass
 
 
 def _store_cached(cache: Path, key: str, lock: Lock) -> None:
     doc = {
         "key": key,
-        "models": {k: asdict(v) for k, v in lock.models.items()},
-        "channels": {k: asdict(v) for k, v in lock.channels.items()},
+        "models": {name: _model_row(entry) for name, entry in lock.models.items()},
+        "channels": {name: _channel_row(entry) for name, entry in lock.channels.items()},
     }
     # The rendered text of each entry is kept apart (only writers need it), so the next
     # writer in another process does not render 1000 unchanged entries again.
     texts: dict[str, Any] = {"key": key, "models": {}, "channels": {}}
     for section, entries in (("models", lock.models), ("channels", lock.channels)):
         for name, entry in entries.items():
-            hit = _RENDERED.get((section, name))
-            if hit is not None and hit[0] == entry:
-                texts[section][name] = hit[1]
-    summary = {"key": key, "models": _summarize(lock)}
-    try:
-        write_atomic(cache, json.dumps(doc).encode("utf-8"), durable=False)
-        write_atomic(_texts_path(cache), json.dumps(texts).encode("utf-8"), durable=False)
-        write_atomic(_summary_path(cache), json.dumps(summary).encode("utf-8"), durable=False)
-    except OSError:
-        pass  # a cache that cannot be written only costs speed
+            text = _rendered(section, name, entry)
+            if text is not None:
+                texts[section][name] = text
+    localfiles.store_cache(cache, doc)
+    localfiles.store_cache(_texts_path(cache), texts)
+    localfiles.store_cache(_summary_path(cache), {"key": key, "models": _summarize(lock)})
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -374,10 +400,16 @@ def _channel_table(entry: ChannelEntry) -> dict[str, Any]:
 _RENDERED: dict[tuple[str, str], tuple[Any, str]] = {}
 
 
-def _render_entry(section: str, name: str, entry: ModelEntry | ChannelEntry) -> str:
+def _rendered(section: str, name: str, entry: ModelEntry | ChannelEntry) -> str | None:
+    """The memo's text of this very entry, if it has one."""
     hit = _RENDERED.get((section, name))
-    if hit is not None and hit[0] == entry:
-        return hit[1]
+    return hit[1] if hit is not None and hit[0] == entry else None
+
+
+def _render_entry(section: str, name: str, entry: ModelEntry | ChannelEntry) -> str:
+    text = _rendered(section, name, entry)
+    if text is not None:
+        return text
     import tomli_w  # imported on first write: a no-op build never renders the lock
 
     table = _model_table(entry) if isinstance(entry, ModelEntry) else _channel_table(entry)
@@ -396,29 +428,6 @@ def render(lock: Lock) -> bytes:
     parts += [_render_entry("models", k, lock.models[k]) for k in sorted(lock.models)]
     parts += [_render_entry("channels", k, lock.channels[k]) for k in sorted(lock.channels)]
     return (HEADER + "\n".join(parts)).encode("utf-8")
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True,
-                 mode: int = 0o644) -> None:
-    """Replace `path` with `data` so readers see the old or the new file, never a mix."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        # mkstemp makes the file private (0600); a committed lock is an ordinary file
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            if durable:
-                os.fsync(stream.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _remove_stale_temporaries(path: Path) -> None:
@@ -447,8 +456,10 @@ def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
             after = render(lock)
             if after != before:
                 write_atomic(path, after)
+                written = hashlib.sha256(after).hexdigest()
                 if cache is not None:
-                    _store_cached(Path(cache), hashlib.sha256(after).hexdigest(), lock)
+                    _store_cached(Path(cache), written, lock)
+                _remember(written, lock)
             return lock
     except Timeout:
         raise LockError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from .errors import ModelNameError
@@ -62,6 +62,15 @@ def _check_part(kind: str, value: str, text: str) -> None:
             )
 
 
+# The common shape, `[namespace/]model[:tag]` with every part valid, in one expression: a
+# name that matches it parses exactly as the general rule below would parse it.
+_SHORT: Final = re.compile(
+    r"(?:([A-Za-z0-9_][A-Za-z0-9_\-]{0,79})/)?"  # namespace (no '.')
+    r"([A-Za-z0-9_][A-Za-z0-9_\-.]{0,79})"  # model
+    r"(?::([A-Za-z0-9_][A-Za-z0-9_\-.]{0,79}))?"  # tag
+)
+
+
 @dataclass(frozen=True)
 class ModelName:
     """A valid, fully qualified Ollama model name (case kept as written)."""
@@ -70,6 +79,22 @@ class ModelName:
     namespace: str
     model: str
     tag: str
+    # Derived once, when the name is made: every name is indexed and shown (1000s per run).
+    display: str = field(init=False, repr=False, compare=False)
+    key: tuple[str, str, str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The shortest form, as /api/tags shows it: `llama3.2:latest`, `team/bot:v1`.
+        if self.host.lower() != DEFAULT_HOST:
+            prefix = f"{self.host}/{self.namespace}/"
+        elif self.namespace.lower() != DEFAULT_NAMESPACE:
+            prefix = f"{self.namespace}/"
+        else:
+            prefix = ""
+        object.__setattr__(self, "display", f"{prefix}{self.model}:{self.tag}")
+        # A case-insensitive identity, for comparing and indexing names as Ollama does.
+        object.__setattr__(self, "key", (self.host.lower(), self.namespace.lower(),
+                                         self.model.lower(), self.tag.lower()))
 
     @classmethod
     def parse(cls, text: str) -> ModelName:
@@ -121,26 +146,10 @@ class ModelName:
             return False
         return True
 
-    @functools.cached_property
-    def display(self) -> str:
-        """The shortest form, as /api/tags shows it: `llama3.2:latest`, `team/bot:v1`."""
-        if self.host.lower() != DEFAULT_HOST:
-            prefix = f"{self.host}/{self.namespace}/"
-        elif self.namespace.lower() != DEFAULT_NAMESPACE:
-            prefix = f"{self.namespace}/"
-        else:
-            prefix = ""
-        return f"{prefix}{self.model}:{self.tag}"
-
     @property
     def repository(self) -> str:
         """The display form without the tag: `my-bot`, `team/bot`."""
         return self.display.rsplit(":", 1)[0]
-
-    @functools.cached_property
-    def key(self) -> tuple[str, str, str, str]:
-        """A case-insensitive identity, for comparing and indexing names as Ollama does."""
-        return (self.host.lower(), self.namespace.lower(), self.model.lower(), self.tag.lower())
 
     def with_tag(self, tag: str) -> ModelName:
         """The same repository with another tag (validated)."""
@@ -158,4 +167,8 @@ class ModelName:
 # is immutable, so the result is remembered.
 @functools.lru_cache(maxsize=65536)
 def _parse(text: str) -> ModelName:
+    short = _SHORT.fullmatch(text)
+    if short is not None:
+        namespace, model, tag = short.groups()
+        return ModelName(DEFAULT_HOST, namespace or DEFAULT_NAMESPACE, model, tag or DEFAULT_TAG)
     return ModelName._parse(text)

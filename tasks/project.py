@@ -92,8 +92,8 @@ class Project:
 
     @property
     def lock_cache(self) -> Path:
-        """The checked lock remembered as JSON under the sha256 of its bytes (a speed-up)."""
-        return self.state_dir / "lock-cache.json"
+        """The checked lock remembered under the sha256 of its bytes (a speed-up)."""
+        return self.state_dir / "lock.cache"
 
     @property
     def lock_guard(self) -> Path:

@@ -4,12 +4,12 @@ on a file system with coarse timestamps."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 import pytest
+from doit_ollama import localfiles
 from doit_ollama.depcache import DependencyCache
 from doit_ollama.project import discover, load_project
 
@@ -32,7 +32,7 @@ def test_models_added_removed_and_renamed_between_runs_are_seen(repo: DoitRepo) 
     repo.model("bot:v1", "FROM base:1b\n")
     assert listed(repo) == ["bot:v1"]
     assert listed(repo) == ["bot:v1"]  # the second run answers from the cache
-    assert (repo.root / ".doit-ollama" / "dependencies.json").exists()
+    assert (repo.root / ".doit-ollama" / "dependencies.cache").exists()
 
     repo.model("bot:v2", "FROM bot:v1\n")  # a new file in a known folder
     repo.model("team/helper:v1", "FROM base:1b\n")  # a new folder two levels down
@@ -65,14 +65,23 @@ def test_a_bad_name_added_later_is_still_refused(repo: DoitRepo) -> None:
 
 def test_a_damaged_cache_is_rebuilt(repo: DoitRepo) -> None:
     repo.model("bot:v1", "FROM base:1b\n")
+    repo.model("bot:v2", "FROM bot:v1\n")
     listed(repo)
-    cache = repo.root / ".doit-ollama" / "dependencies.json"
-    doc = json.loads(cache.read_text())
-    doc["discovery"]["models"] = [["not", "a", "model"]]
-    cache.write_text(json.dumps(doc))
-    assert listed(repo) == ["bot:v1"]
-    cache.write_text("{not json")
-    assert listed(repo) == ["bot:v1"]
+    path = repo.root / ".doit-ollama" / "dependencies.cache"
+    good = localfiles.load_cache(path)
+    assert good is not None and good["version"] == 2
+    damaged = [
+        {**good, "discovery": {**good["discovery"], "models": [["not", "a", "model"]]}},
+        {**good, "entries": {k: {"stamps": 3} for k in good["entries"]}},
+        {**good, "entries": {k: "oops" for k in good["entries"]}},
+        ["not", "a", "table"],
+    ]
+    for doc in damaged:
+        localfiles.store_cache(path, doc)
+        assert listed(repo) == ["bot:v1", "bot:v2"]
+        assert "build:bot:v1" in repo.doit("info", "build:bot:v2", expect=None).out
+    path.write_bytes(b"garbage")
+    assert listed(repo) == ["bot:v1", "bot:v2"]
 
 
 # --- the stamp rule, on real files with chosen mtimes ----------------------------------------

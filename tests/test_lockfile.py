@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from doit_ollama import lockfile
+from doit_ollama import localfiles, lockfile
 from doit_ollama.errors import LockError
 from doit_ollama.lockfile import BaseRef, ChannelEntry, Lock, ModelEntry
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 H1 = "sha256:" + "1" * 64
 H2 = "sha256:" + "2" * 64
@@ -26,6 +25,12 @@ def entry(i: int = 0, **changes: object) -> ModelEntry:
     )
     values.update(changes)
     return ModelEntry(**values)  # type: ignore[arg-type]
+
+
+def fresh_process() -> None:
+    """Forget what this process remembers of locks it read or wrote, as a new process would."""
+    lockfile._PARSED.clear()
+    lockfile._RENDERED.clear()
 
 
 def test_render_parse_round_trip_and_determinism() -> None:
@@ -100,6 +105,7 @@ def test_missing_lock_is_empty_and_cache_is_keyed_by_content(tmp_path: Path) -> 
     # a change of the lock that the cache did not see is read from the file, not the cache
     path.write_bytes(lockfile.render(Lock(models={"b:v1": entry(1)})))
     assert set(lockfile.read(path, cache).models) == {"b:v1"}
+    fresh_process()
     cache.write_text("{ damaged")
     assert set(lockfile.read(path, cache).models) == {"b:v1"}
 
@@ -151,3 +157,29 @@ def test_summary_is_what_an_up_to_date_check_needs_and_follows_the_content(tmp_p
     # a lock written by someone else (no cache for its content) is read, not trusted blindly
     lockfile.write_atomic(path, lockfile.render(Lock(models={"b:v1": entry(1, base=None)})))
     assert lockfile.read_summary(path, cache) == {"b:v1": (H1, H2, None, None)}
+
+
+@pytest.mark.parametrize("which", ["lock.cache", "lock-texts.cache", "lock-summary.cache"])
+@pytest.mark.parametrize("damage", [b"garbage", "marshal of a list", "marshal of wrong rows"])
+def test_a_damaged_cache_file_is_ignored(tmp_path: Path, which: str, damage: object) -> None:
+    path, guard, cache = tmp_path / "models.lock", tmp_path / "guard", tmp_path / "lock.cache"
+    for i in range(3):
+        lockfile.update(path, lambda lock, i=i: lock.models.__setitem__(f"m{i}:v1", entry(i)), guard, cache)
+    expected = lockfile.parse(path.read_bytes())
+    target = tmp_path / which
+    good = localfiles.load_cache(target)
+    assert isinstance(good, dict) and good["key"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    if damage == "marshal of a list":
+        localfiles.store_cache(target, ["a", "list"])
+    elif damage == "marshal of wrong rows":
+        localfiles.store_cache(target, {**good, "models": {name: ("short",) for name in good["models"]}})
+    else:
+        target.write_bytes(damage)  # type: ignore[arg-type]
+    fresh_process()
+    assert lockfile.read(path, cache) == expected
+    fresh_process()
+    assert lockfile.read_summary(path, cache) == lockfile._summarize(expected)
+    fresh_process()
+    lockfile.update(path, lambda lock: lock.models.__setitem__("m9:v1", entry(9)), guard, cache)
+    expected.models["m9:v1"] = entry(9)
+    assert path.read_bytes() == lockfile.render(expected)

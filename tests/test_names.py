@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
+from doit_ollama import names
 from doit_ollama.errors import ModelNameError
 from doit_ollama.names import ModelName
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 # Validity with Ollama's defaults filled in (ParseName + IsValid); taken from Ollama's
 # name_test.go, where a bare-parse case lacked only defaulted parts it is valid here.
@@ -124,3 +126,30 @@ def test_with_tag_keeps_the_repository() -> None:
     assert ModelName.parse("team/bot:v1").with_tag("prod").display == "team/bot:prod"
     with pytest.raises(ModelNameError):
         ModelName.parse("bot:v1").with_tag("no good")
+
+
+# --- the fast path for `[namespace/]model[:tag]` must agree with the general rule -----------
+
+_PIECES = st.sampled_from(["a", "Z", "9", "_", "-", ".", ":", "/", "", "x" * 79, "y" * 80, " ",
+                           "é", "::", "//", "http://", "registry.ollama.ai", "library", "latest"])
+
+
+def _outcome(parse: object, text: str) -> object:
+    try:
+        name = parse(text)  # type: ignore[operator]
+    except ModelNameError as exc:
+        return ("refused", str(exc))
+    return (name, name.display, name.key)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_PIECES, max_size=8).map("".join))
+@example("m:" + "t" * 80)
+@example("m:" + "t" * 81)
+@example("m" * 80)
+@example("m" * 81)
+@example("n" * 80 + "/m")
+@example("n" * 81 + "/m")
+def test_the_fast_path_parses_as_the_general_rule(text: str) -> None:
+    fast = names._parse.__wrapped__  # what ModelName.parse uses, without its memo
+    assert _outcome(fast, text) == _outcome(ModelName._parse, text)
