@@ -12,6 +12,7 @@ from doit.exceptions import TaskFailed
 
 from .doit_plumbing import Run, loaded, run
 from .errors import DoitOllamaError
+from .guard import Guard, GuardTimeout
 from .names import ModelName
 from .project import ModelSource
 from .server import Server
@@ -41,8 +42,6 @@ _UPTODATE_SIGNATURE = inspect.signature(_signature_of)
 
 
 def _build_action(name: str, relock: bool) -> Any:
-    from filelock import FileLock, Timeout
-
     from .build import Builder  # the build step's imports are not needed to find a no-op
 
     state = run()
@@ -50,7 +49,7 @@ def _build_action(name: str, relock: bool) -> Any:
     # Two builds started at once in one repository take turns per model: the second one
     # waits, then finds the model up to date instead of creating it again.
     key = hashlib.sha256(name.lower().encode()).hexdigest()[:16]
-    guard = FileLock(str(project.state_dir / "building" / f"{key}.lock"), timeout=project.timeout)
+    guard = Guard(project.state_dir / "building" / f"{key}.lock", timeout=project.timeout)
     try:
         (project.state_dir / "building").mkdir(exist_ok=True)
         with guard:
@@ -62,7 +61,7 @@ def _build_action(name: str, relock: bool) -> Any:
                 return builder.build(state.by_name[name], relock=relock, repo=state.repo)
             finally:
                 state.remember_tags(builder.known_tags)
-    except Timeout:
+    except GuardTimeout:
         return TaskFailed(f"{name}: another process has been building this model for more than "
                           f"{project.timeout:g} s; is a build stuck? Stop it and try again.")
     except DoitOllamaError as err:

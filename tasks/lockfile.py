@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from . import localfiles
 from .errors import LockError
+from .guard import Guard, GuardTimeout
 from .localfiles import write_atomic
 
 if sys.version_info >= (3, 11):
@@ -442,11 +443,9 @@ def _remove_stale_temporaries(path: Path) -> None:
 def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
            guard: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None) -> Lock:
     """Re-read the lock under a file lock (`guard`), apply `change`, write it if it changed."""
-    from filelock import FileLock, Timeout  # only writers need it
-
     Path(guard).parent.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(str(guard), timeout=LOCK_WAIT_SECONDS):
+        with Guard(guard, timeout=LOCK_WAIT_SECONDS):
             _remove_stale_temporaries(Path(path))
             lock, key = _read(path, cache)
             if cache is not None and key is not None:
@@ -461,7 +460,7 @@ def update(path: str | os.PathLike[str], change: Callable[[Lock], None],
                     _store_cached(Path(cache), written, lock)
                 _remember(written, lock)
             return lock
-    except Timeout:
+    except GuardTimeout:
         raise LockError(
             f"{path}: another process held the lock for more than {LOCK_WAIT_SECONDS:.0f} s "
             f"(guard file {guard}); is another build stuck? Stop it and try again."
