@@ -11,7 +11,7 @@ Benchmarks (see each module's docstring for what it does and why):
 Each figure is one line:  name  value  unit  target  PASS|FAIL|INFO
 (INFO: a reference value without a target). Lines starting with # are context.
 
---quick uses small sizes (10/20/30 models, a 64 MiB file, 0.2 s create delay) and takes
+--quick uses small sizes (10/20/25/30 models, a 64 MiB file, 0.2 s create delay) and takes
 well under a minute. It reports every figure but fails only on count targets (request
 counts, bytes hashed or uploaded, lock completeness), never on timing or memory, because
 shared CI machines are noisy. Exit status: 0 if every enforced figure passes, 1 otherwise.

@@ -13,15 +13,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Quick sizes: 10/20/30 models, a 64 MiB file, 8 models with 0.2 s creates.
+# Quick sizes: 10/20/25/30 models, a 64 MiB file, 8 models with 0.2 s creates.
+SIZES = (10, 20, 25, 30)
 EXPECTED = [
-    "cold_build_locked_models_n10", "cold_build_locked_models_n20", "cold_build_locked_models_n30",
+    *(f"cold_build_locked_models_n{n}" for n in SIZES),
     "cold_build_wall_n30", "cold_build_tags_requests_n30",
-    "noop_tags_requests_n10", "noop_tags_requests_n20", "noop_tags_requests_n30",
-    "noop_create_blob_requests_n10", "noop_create_blob_requests_n20", "noop_create_blob_requests_n30",
-    "noop_wall_n10", "noop_wall_n20", "noop_wall_n30",
-    "noop_per_model_n10", "noop_per_model_n20", "noop_per_model_n30",
-    "noop_marginal_per_model_10_20", "noop_marginal_per_model_20_30", "noop_growth_ratio",
+    *(f"noop_tags_requests_n{n}" for n in SIZES),
+    *(f"noop_create_blob_requests_n{n}" for n in SIZES),
+    *(f"noop_wall_n{n}" for n in SIZES),
+    *(f"noop_per_model_n{n}" for n in SIZES),
+    "noop_marginal_per_model_10_20", "noop_marginal_per_model_20_25",
+    "noop_marginal_per_model_25_30", "noop_growth_ratio",
     "floor_wall_n30", "floor_sqlite3_wall_n30", "noop_vs_floor_n30", "noop_vs_floor_sqlite3_n30",
     "edit_create_requests_n30", "edit_wall_n30", "edit_vs_noop_n30",
     "sha256sum_throughput", "sha256_file_throughput", "hash_throughput_vs_sha256sum",
