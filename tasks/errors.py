@@ -34,24 +34,29 @@ class DoitOllamaError(Exception):
 class ModelfileError(DoitOllamaError):
     """A Modelfile that Ollama's parser or `ollama create` would reject.
 
-    `.msg` is Ollama's own text, `.line` the 1-based line (None for whole-file errors
-    such as `no FROM line`), `.path` the file when it was loaded from one.
+    `.msg` is Ollama's own text, `.line` the 1-based line as Ollama counts it (None for
+    whole-file errors such as `no FROM line`), `.path` the file when it was loaded from one.
+    Ollama counts CR and LF each as a line end, so in a file with CR LF endings its line
+    numbers run ahead of an editor's; `.editor_line` is the editor's count, which the
+    message shows.
     """
 
-    def __init__(self, msg: str, line: int | None = None, path: str | None = None):
+    def __init__(self, msg: str, line: int | None = None, path: str | None = None, *,
+                 editor_line: int | None = None):
         self.msg = msg
         self.line = line
         self.path = path
+        self.editor_line = editor_line if editor_line is not None else line
         super().__init__(msg)
 
     def with_path(self, path: str) -> ModelfileError:
         """A copy of this error that names the file it came from."""
-        return type(self)(self.msg, self.line, path)
+        return type(self)(self.msg, self.line, path, editor_line=self.editor_line)
 
     def __str__(self) -> str:
         where = self.path or ""
-        if self.line is not None:
-            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        if self.editor_line is not None:
+            where = f"{where}:{self.editor_line}" if where else f"line {self.editor_line}"
         return f"{where}: {self.msg}" if where else self.msg
 
 

@@ -178,21 +178,6 @@ def _decoded(data: bytes) -> str:
     return data.decode("utf-8-sig", "replace")
 
 
-def _editor_line(text: str, ollama_line: int | None) -> int | None:
-    """Ollama counts CR and LF each as a line end (CR LF is two); an editor counts one."""
-    if ollama_line is None or "\r" not in text:
-        return ollama_line
-    counted = editor = 0
-    for at, char in enumerate(text):
-        if char in "\r\n":
-            counted += 1
-            if char == "\n" or text[at + 1 : at + 2] != "\n":
-                editor += 1
-            if counted + 1 >= ollama_line:
-                return editor + 1
-    return editor + 1
-
-
 def _is_version(tag: str) -> bool:
     return _VERSION.match(tag) is not None
 
@@ -378,7 +363,7 @@ def lint_file(project: Project, path: Path, name: ModelName | None = None) -> li
         mf: Modelfile | None = modelfile.parse(text_bytes)
     except ModelfileError as err:
         mf = None
-        file.add("invalid-modelfile", _editor_line(text, err.line), err.msg,
+        file.add("invalid-modelfile", err.editor_line, err.msg,
                  "fix the line; `python -m doit_ollama.modelfile PATH` shows what Ollama reads")
     _apply_directives(file, _directives(text, None if mf is None else
                                         [c.text for c in mf.comments]))

@@ -477,13 +477,13 @@ def _scan(text: str) -> _Scan:
         if fault is _Fault.EOF:
             raise ModelfileError(f"{ERR_EOF}: {''.join(buffer)}")
         if fault is _Fault.COMMAND:
-            raise ModelfileError(ERR_COMMAND, line)
+            raise ModelfileError(ERR_COMMAND, line, editor_line=editor_line)
         if following is not state:
             if state is State.NAME:
                 word = "".join(buffer)
                 command = word.lower() if word.isascii() else ""
                 if command not in COMMANDS:
-                    raise ModelfileError(ERR_COMMAND, line)
+                    raise ModelfileError(ERR_COMMAND, line, editor_line=editor_line)
                 if command == "from":
                     name = "model"
                 elif command == "parameter":
@@ -498,7 +498,7 @@ def _scan(text: str) -> _Scan:
             elif state is State.MESSAGE:
                 role = "".join(buffer)
                 if role not in ROLES:
-                    raise ModelfileError(ERR_ROLE, line)
+                    raise ModelfileError(ERR_ROLE, line, editor_line=editor_line)
             elif state is State.VALUE:
                 # Spaces never end a value, and a newline ends it only once the value is
                 # complete: an open quote keeps collecting lines (newlines included).

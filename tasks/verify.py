@@ -127,7 +127,7 @@ def _check_sources(project: Project, lock: Lock, models: list[ModelSource],
             inputs = gather(project, source, digest)
             mf = modelfile.load(source.modelfile)  # for line numbers; it just parsed
         except DoitOllamaError as err:
-            line = getattr(err, "line", None)
+            line = getattr(err, "editor_line", None)  # where an editor shows it
             report.findings.append(Finding(name, "invalid", str(err),
                                            f"fix {source.relpath} (see `doit lint`)",
                                            file=source.relpath, line=line))

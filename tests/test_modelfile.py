@@ -176,6 +176,11 @@ class TestLines:
     def test_crlf_counts_twice_in_errors_as_ollama_counts(self) -> None:
         err = parse_error("FROM m\r\nSYSTEM s\r\nBAD x\r\n")
         assert err.line == 5
+        # ... while the message points where an editor shows the line
+        assert err.editor_line == 3
+        assert str(err.with_path("models/a/v1.Modelfile")).startswith("models/a/v1.Modelfile:3: ")
+        role = parse_error("FROM m\r\n\r\nMESSAGE robot hi\r\n")
+        assert (role.line, role.editor_line) == (5, 3)
 
     def test_lone_cr_ends_a_line(self) -> None:
         assert commands("FROM m\rSYSTEM s\r") == [("model", "m"), ("system", "s")]

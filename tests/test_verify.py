@@ -284,3 +284,11 @@ def test_verify_reports_a_channel_whose_target_left_the_lock(built: DoitRepo) ->
     report = verify_json(built, "--offline")
     kinds = {(f["model"], f["kind"]) for f in report["findings"]}
     assert ("bot:prod", "channel-orphan") in kinds
+
+
+def test_an_invalid_crlf_modelfile_is_reported_at_the_line_an_editor_shows(built: DoitRepo) -> None:
+    built.write("models/crlf/v1.Modelfile", "# crlf:v1: a model for the tests\r\nFROM base:1b\r\nFROM2 x\r\n")
+    report = verify_json(built, "--offline")
+    (finding,) = [f for f in report["findings"] if f.get("file") == "models/crlf/v1.Modelfile"]
+    assert finding["line"] == 3, finding
+    assert "models/crlf/v1.Modelfile:3:" in finding["message"], finding
