@@ -517,11 +517,11 @@ class TestCreateRequest:
 
     def test_digest_cache_gives_the_same_request(self, tmp_path: Path) -> None:
         (tmp_path / "w.gguf").write_bytes(b"weights")
-        cache = DigestCache(tmp_path / "cache.db")
         parsed = mf.parse("FROM w.gguf\n")
-        assert parsed.create_request(tmp_path, digest=cache.digest) == parsed.create_request(
-            tmp_path, digest=sha256_file
-        )
+        with DigestCache(tmp_path / "cache.db") as cache:
+            assert parsed.create_request(tmp_path, digest=cache.digest) == parsed.create_request(
+                tmp_path, digest=sha256_file
+            )
 
     def test_unreadable_file_is_an_error(self, tmp_path: Path) -> None:
         def refuse(path: str) -> str:
