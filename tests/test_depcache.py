@@ -43,6 +43,20 @@ def test_models_added_removed_and_renamed_between_runs_are_seen(repo: DoitRepo) 
     assert listed(repo) == ["bot:v0", "bot:v2"]
 
 
+def test_extra_models_and_the_models_setting_are_part_of_what_is_cached(repo: DoitRepo) -> None:
+    repo.model("bot:v1", "FROM base:1b\n")
+    repo.write("legacy/Modelfile", "# legacy:v1: an old model\nFROM base:1b\n")
+    repo.write("pyproject.toml", '[tool.doit-ollama]\nextra-models = { "legacy:v1" = "legacy/Modelfile" }\n')
+    assert listed(repo) == ["bot:v1", "legacy:v1"]
+    assert listed(repo) == ["bot:v1", "legacy:v1"]
+    (repo.root / "legacy/Modelfile").unlink()
+    assert "legacy/Modelfile, which is not a file" in repo.doit("list", expect=3).output
+    repo.write("pyproject.toml", '[tool.doit-ollama]\nmodels = "other"\n')
+    repo.model("ignored:v1", "FROM base:1b\n")
+    repo.write("other/new/v1.Modelfile", "# new:v1: moved\nFROM base:1b\n")
+    assert listed(repo) == ["new:v1"]
+
+
 def test_an_editor_that_saves_by_rename_changes_the_dependencies(repo: DoitRepo) -> None:
     repo.model("bot:v1", "FROM base:1b\n")
     repo.model("bot:v2", "FROM base:1b\n")
