@@ -91,6 +91,29 @@ def test_system_edit_rebuilds_that_model_and_its_dependents_only(repo: DoitRepo,
     assert creates(ollama_double) == 0
 
 
+def test_parallel_rebuild_of_a_chain_records_the_bases_as_they_are_now(repo: DoitRepo,
+                                                                      ollama_double: OllamaDouble) -> None:
+    # doit -n 4: each worker process keeps its own listing of the server from its first
+    # build step; a base rebuilt meanwhile by another worker must not be recorded at the
+    # digest that old listing shows.
+    core = repo.model("core:dev", system_model("Answer in JSON."))
+    repo.model("child:dev", "FROM core:dev\nPARAMETER num_ctx 2048\n")
+    repo.model("grandchild:dev", "FROM child:dev\nPARAMETER top_k 10\n")
+    others = [repo.model(f"other{i}:dev", system_model(f"Unrelated {i}.")) for i in range(6)]
+    repo.doit("-n", "4", "build")
+    ollama_double.controls.delay("POST", "/api/create", 0.2)  # keep every worker busy at once
+    for path in [core, *others]:
+        path.write_text(path.read_text().replace('."""', '. Be brief."""'))
+    repo.doit("-n", "4", "build")
+    lock = repo.lock()
+    with ollama.Client(host=ollama_double.url) as client:
+        on_server = {m.model: f"sha256:{m.digest}" for m in client.list().models}
+    for name, base in (("child:dev", "core:dev"), ("grandchild:dev", "child:dev")):
+        assert lock.models[name].base is not None
+        assert lock.models[name].base.digest == lock.models[base].digest == on_server[base], name
+    repo.doit("verify")
+
+
 def test_a_dependent_whose_digest_does_not_change_stops_the_chain(repo: DoitRepo,
                                                                    ollama_double: OllamaDouble) -> None:
     edited = repo.model("core:dev", system_model("Answer in JSON."))
