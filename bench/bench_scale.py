@@ -8,8 +8,8 @@ Targets 1 and 2 of issue 7:
     dodo.py of as many trivial up-to-date tasks, one file_dep each, on doit's defaults; the
     same with backend=sqlite3 is printed as a second reference), and it grows linearly:
     the cost of one more model between 550 and 1000 models is at most 1.5x its cost between
-    100 and 550 (per repetition the fastest of 3 back-to-back no-ops of each size,
-    differences within the repetition, then the median). The two intervals are equally
+    100 and 550 (per repetition the fastest of 5 back-to-back no-ops of each size, 23
+    repetitions, differences within the repetition, then the median). The two intervals are equally
     wide on purpose: the 90 models between 10 and 100 cost ~8 ms, less than single runs
     scatter on a shared machine, so that marginal is printed for reference only;
   * editing one SYSTEM line of a mutable `dev` tag among them makes exactly one create, and
@@ -190,12 +190,16 @@ def run(report: Report, *, quick: bool, reps: int | None = None) -> None:
                 shift = rep % len(order)
                 for label in order[shift:] + order[:shift]:
                     times[label].append(configs[label]())
-            # For the growth figure: per repetition, the fastest of 3 back-to-back no-ops of
-            # each size (bursts of other work on the machine only ever add time).
+            # For the growth figure: per repetition, the fastest of several back-to-back
+            # no-ops of each size (bursts of other work on the machine only ever add time).
+            # A difference of 450 models is worth only 30-70 ms, so the full run takes more
+            # repetitions here than above (three full runs gave 0.48, 0.82 and 1.41 with 11
+            # repetitions of the fastest of 3).
             fastest: dict[int, list[float]] = {n: [] for n in sizes}
-            for rep in range(reps):
+            growth_reps, tries = (reps, 3) if quick else (2 * reps + 1, 5)
+            for rep in range(growth_reps):
                 for n in (sizes if rep % 2 == 0 else sizes[::-1]):
-                    fastest[n].append(min(sized[n].noop() for _ in range(3)))
+                    fastest[n].append(min(sized[n].noop() for _ in range(tries)))
         finally:
             for s in sized.values():
                 s.double.stop()
@@ -208,9 +212,8 @@ def run(report: Report, *, quick: bool, reps: int | None = None) -> None:
         report.info(f"noop_wall_n{n}", walls[n], "s")
         report.info(f"noop_per_model_n{n}", 1000 * walls[n] / n, "ms/model")
     # Linear growth: one more model costs no more in the upper interval than in the lower
-    # one. Each repetition takes the fastest of 3 back-to-back runs per size (bursts of other
-    # work only ever add time), differences between sizes are taken within the repetition,
-    # then the median.
+    # one. Each repetition takes the fastest of several back-to-back runs per size,
+    # differences between sizes are taken within the repetition, then the median.
     def marginal(a: int, b: int) -> float:
         return median([y - x for x, y in zip(fastest[a], fastest[b])]) / (b - a)
 
@@ -235,7 +238,7 @@ def run(report: Report, *, quick: bool, reps: int | None = None) -> None:
     for label, values in times.items():
         report.note(f"raw {label} (ms, in run order): {' '.join(f'{1000 * v:.0f}' for v in values)}")
     for n, values in fastest.items():
-        report.note(f"growth: fastest of 3 no-ops at {n} (ms, per repetition): "
+        report.note(f"growth: fastest of {tries} no-ops at {n} (ms, per repetition): "
                     f"{' '.join(f'{1000 * v:.0f}' for v in values)}")
 
 
