@@ -103,8 +103,6 @@ class Run:
         self._tags: dict[tuple[str, str, str, str], Tag] | None = None
         self._fetch: threading.Thread | None = None
         self._fetched: list[Any] = []
-        self._lock: Lock | None = None
-        self._lock_stamp: tuple[int, ...] | None = None
         self._summary: lockfile.Summary | None = None
         self._summary_stamp: tuple[int, ...] | None = None
 
@@ -141,19 +139,9 @@ class Run:
         if tags is not None:
             self._tags = dict(tags)
 
-    def lock(self, *, fresh: bool = True) -> Lock:
-        """The lock as it is now; parsed again only when the file changed.
-
-        `fresh=False` accepts the copy already read without a stat: enough for a model's
-        own entry, which nothing in this run changes before its own up-to-date check.
-        """
-        if not fresh and self._lock is not None:
-            return self._lock
-        stamp = self._stamp()
-        if self._lock is None or stamp != self._lock_stamp:
-            self._lock = lockfile.read(self.project.lock_path, self.project.lock_cache)
-            self._lock_stamp = stamp
-        return self._lock
+    def lock(self) -> Lock:
+        """The lock as it is now (lockfile decodes the same content only once a process)."""
+        return lockfile.read(self.project.lock_path, self.project.lock_cache)
 
     def summary(self, *, fresh: bool = True) -> lockfile.Summary:
         """Per model (inputs, digest, base name, base digest), as `lock()` but lighter."""

@@ -263,7 +263,10 @@ def discover(project: Project, stamps: dict[str, list[int] | None] | None = None
     cache of this answer must check.
     """
     found: dict[tuple[str, str, str, str], ModelSource] = {}
-    record = stamps if stamps is not None else {}
+
+    def note(path: str) -> None:
+        if stamps is not None:
+            stamps[path] = stat_stamp(path)
 
     def add(text: str, modelfile: str, relpath: str, origin: str) -> None:
         try:
@@ -279,16 +282,14 @@ def discover(project: Project, stamps: dict[str, list[int] | None] | None = None
         found[name.key] = ModelSource(name, modelfile, relpath)
 
     models_dir = str(project.models_dir)
-    record[models_dir] = stat_stamp(models_dir)
+    note(models_dir)
     if os.path.isdir(models_dir):
         prefix = project.relative(project.models_dir)
         # os.walk and plain strings: pathlib costs more than everything else here at 1000 models
         for folder, dirs, files in os.walk(models_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            if stamps is not None:
-                for d in dirs:  # os.walk lists them after this
-                    sub = os.path.join(folder, d)
-                    stamps[sub] = stat_stamp(sub)
+            for d in dirs:  # os.walk lists them after this
+                note(os.path.join(folder, d))
             inner = folder[len(models_dir) + 1:]
             parts = inner.split(os.sep) if inner else []
             for filename in sorted(files):
@@ -303,7 +304,7 @@ def discover(project: Project, stamps: dict[str, list[int] | None] | None = None
                           f"(set by [tool.doit-ollama] models)")
     for text, rel in sorted(project.extra_models.items()):
         path = (project.root / rel).resolve()
-        record[str(path)] = stat_stamp(str(path))
+        note(str(path))
         if not path.is_file():
             raise ConfigError(f"pyproject.toml: extra model {text!r} names {rel}, which is not a file")
         add(text, str(path), project.relative(path),

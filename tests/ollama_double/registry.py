@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import ggufmeta, gojson, names
-from .store import CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Layer
+from .store import (
+    CONFIG_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE,
+    Layer,
+    read_chunks,
+    write_replacing,
+)
 
 __all__ = ["Registry", "publish_model"]
 
@@ -39,38 +44,22 @@ class Registry:
         return self.root / "blobs" / digest.replace(":", "-")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def _put_blob(root: Path, data: bytes, media_type: str) -> Layer:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     path = root / "blobs" / digest.replace(":", "-")
     if not path.exists():
-        _write_atomic(path, data)
+        write_replacing(path, [data])
     return Layer(media_type, digest, len(data))
 
 
 def _put_file(root: Path, source: Path, media_type: str) -> Layer:
     hasher = hashlib.sha256()
-    with open(source, "rb") as src:
-        while chunk := src.read(1024 * 1024):
-            hasher.update(chunk)
+    for chunk in read_chunks(source):
+        hasher.update(chunk)
     digest = "sha256:" + hasher.hexdigest()
     path = root / "blobs" / digest.replace(":", "-")
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            while chunk := src.read(1024 * 1024):
-                out.write(chunk)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_replacing(path, read_chunks(source))
     return Layer(media_type, digest, source.stat().st_size)
 
 
@@ -131,5 +120,5 @@ def publish_model(
             layers=[layer.to_json() for layer in layers],
         )
     ).encode("utf-8")
-    _write_atomic(root.joinpath("manifests", *parsed.parts()), manifest)
+    write_replacing(root.joinpath("manifests", *parsed.parts()), [manifest])
     return "sha256:" + hashlib.sha256(manifest).hexdigest()

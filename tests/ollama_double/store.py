@@ -42,6 +42,32 @@ _COPY_CHUNK = 1024 * 1024
 RECENT = 0.25  # seconds a listing may be reused by mutating requests (see Store.manifests)
 
 
+def read_chunks(path: Path) -> Iterator[bytes]:
+    """A file's bytes, a piece at a time."""
+    with open(path, "rb") as src:
+        while chunk := src.read(_COPY_CHUNK):
+            yield chunk
+
+
+def write_replacing(path: Path, chunks: Iterable[bytes], *, prefix: str = ".tmp-") -> None:
+    """Write `chunks` to a new file beside `path`, then rename it over `path`: readers see
+    the old file or the whole new one. The new file is removed if anything fails first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 def valid_digest(digest: str) -> bool:
     """manifest.BlobsPath's check: sha256, ':' or '-', 64 hex digits (any case)."""
     return bool(_DIGEST_RE.match(digest))
@@ -364,19 +390,7 @@ class Store:
     def write_manifest(self, name: Name, data: bytes) -> Manifest:
         """Write manifest bytes for a name (atomically) and return it parsed."""
         path = self.manifest_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, path)
-        except BaseException:
-            try:
-                os.unlink(tmp_name)
-            except FileNotFoundError:
-                pass
-            raise
+        write_replacing(path, [data])
         with self._index_lock:
             manifest = self._load(name, str(path))
             assert manifest is not None
@@ -403,18 +417,5 @@ class Store:
 
     def copy_blob_from(self, source: Path, digest: str) -> None:
         """Copy a file into the blobs folder under a digest (no verification)."""
-        final = self.blob_path(digest)
-        fd, tmp_name = tempfile.mkstemp(prefix="sha256-tmp-", dir=self.blobs)
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                while chunk := src.read(_COPY_CHUNK):
-                    out.write(chunk)
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, final)
-        except BaseException:
-            try:
-                os.unlink(tmp_name)
-            except FileNotFoundError:
-                pass
-            raise
+        write_replacing(self.blob_path(digest), read_chunks(source), prefix="sha256-tmp-")
 
