@@ -1,8 +1,14 @@
 """Shared fixtures: the Ollama test double, a registry folder, tiny GGUF files, and the
-server under test (the double, or a real Ollama when OLLAMA_TEST_HOST is set).
+server under test: the double, and a real Ollama (the real-server tier) when one is given.
+
+The real-server tier: OLLAMA_TEST_BINARY names an `ollama` binary that a session fixture
+starts on 127.0.0.1 with a fresh models folder (`.ci/run` points it at
+../shared/ollama/bin/ollama when that exists); or OLLAMA_TEST_HOST names a server that is
+already running. Without either, every real-server test is skipped with that reason, and
+the run ends with one line saying how many tests ran against a real Ollama.
 
 The user's OLLAMA_* variables are removed for every test, so nothing reaches a developer's
-real server by accident; OLLAMA_TEST_HOST is read once, before that.
+real server by accident; OLLAMA_TEST_HOST and OLLAMA_TEST_BINARY are read once, before that.
 """
 
 from __future__ import annotations
@@ -18,10 +24,15 @@ import pytest
 
 from tests.gguf_maker import make_gguf
 from tests.ollama_double import OllamaDouble, publish_model
+from tests.real_ollama import RealOllama
 
 OLLAMA_TEST_HOST = os.environ.get("OLLAMA_TEST_HOST", "").strip()
+OLLAMA_TEST_BINARY = os.environ.get("OLLAMA_TEST_BINARY", "").strip()
 NEEDS_DOUBLE_REGISTRY = "pull from the test registry needs the test double"
 NEEDS_DOUBLE_CONTROLS = "test controls need the test double"
+NO_REAL_SERVER = ("real-server tier skipped: no real Ollama (set OLLAMA_TEST_BINARY to an `ollama` "
+                  "binary, or OLLAMA_TEST_HOST to a running server)")
+NEEDS_BINARY = "a second real server needs OLLAMA_TEST_BINARY (OLLAMA_TEST_HOST gives only one)"
 
 
 def _host_url(host: str) -> str:
@@ -93,6 +104,7 @@ class OllamaServer:
     host: str
     url: str
     double: OllamaDouble | None = None
+    real: RealOllama | None = None  # None for the double, and for OLLAMA_TEST_HOST's server
     _clients: list[Any] = field(default_factory=list)
 
     @property
@@ -129,19 +141,122 @@ class OllamaServer:
         self._clients.clear()
 
 
-@pytest.fixture
-def ollama_server(request: pytest.FixtureRequest) -> Iterator[OllamaServer]:
-    """OLLAMA_TEST_HOST's server if set, else a fresh `ollama_double`."""
+@dataclass
+class RealTier:
+    """What the run did with the real-server tier, for the line at the end of the run."""
+
+    version: str = ""
+    where: str = ""
+    ran: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+REAL_TIER = RealTier()
+
+
+@pytest.fixture(scope="session")
+def real_ollama_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, RealOllama | None]]:
+    """The session's real Ollama: (host, url, process or None), or skip the test."""
     if OLLAMA_TEST_HOST:
         url = _host_url(OLLAMA_TEST_HOST)
-        server = OllamaServer(host=url.split("://", 1)[1], url=url)
-    else:
-        double: OllamaDouble = request.getfixturevalue("ollama_double")
-        server = OllamaServer(host=double.host, url=double.url, double=double)
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{url}/api/version", timeout=10) as response:
+            REAL_TIER.version = json.loads(response.read())["version"]
+        REAL_TIER.where = f"OLLAMA_TEST_HOST={OLLAMA_TEST_HOST}"
+        yield url.split("://", 1)[1], url, None
+        return
+    if not OLLAMA_TEST_BINARY:
+        pytest.skip(NO_REAL_SERVER)
+    real = RealOllama(OLLAMA_TEST_BINARY, tmp_path_factory.mktemp("real-ollama"))
+    real.start()
+    REAL_TIER.version, REAL_TIER.where = real.version, f"OLLAMA_TEST_BINARY={OLLAMA_TEST_BINARY}"
+    try:
+        yield real.host, real.url, real
+    finally:
+        real.stop()
+
+
+@pytest.fixture
+def real_ollama(real_ollama_endpoint: tuple[str, str, RealOllama | None]) -> Iterator[OllamaServer]:
+    """The session's real Ollama as an OllamaServer (skips when there is none)."""
+    host, url, process = real_ollama_endpoint
+    server = OllamaServer(host=host, url=url, real=process)
     try:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def start_real_ollama(tmp_path: Path) -> Iterator[Callable[[str], RealOllama]]:
+    """Factory: start another real Ollama (its own empty models folder); stopped after the test."""
+    if not OLLAMA_TEST_BINARY:
+        pytest.skip(NEEDS_BINARY if OLLAMA_TEST_HOST else NO_REAL_SERVER)
+    started: list[RealOllama] = []
+
+    def start(name: str) -> RealOllama:
+        real = RealOllama(OLLAMA_TEST_BINARY, tmp_path / name, name=name)
+        started.append(real)
+        return real.start()
+
+    try:
+        yield start
+    finally:
+        for real in started:
+            real.stop()
+
+
+@pytest.fixture(params=["double", pytest.param("real", marks=pytest.mark.real_server)])
+def ollama_server(request: pytest.FixtureRequest) -> Iterator[OllamaServer]:
+    """The server under test: each test runs on a fresh `ollama_double`, and again on the
+    session's real Ollama when there is one (skipped with the reason otherwise)."""
+    if request.param == "real":
+        server: OllamaServer = request.getfixturevalue("real_ollama")
+        yield server
+        return
+    double: OllamaDouble = request.getfixturevalue("ollama_double")
+    server = OllamaServer(host=double.host, url=double.url, double=double)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs a real Ollama carries the `real_server` mark."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "real_ollama" in fixtures or "start_real_ollama" in fixtures:
+            item.add_marker(pytest.mark.real_server)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "real_server" not in report.keywords:
+        return
+    if report.skipped:
+        REAL_TIER.skipped += 1
+    elif report.when == "call":
+        REAL_TIER.ran += 1
+        REAL_TIER.failed += report.failed
+    elif report.when == "setup" and report.failed:
+        REAL_TIER.failed += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    tier = REAL_TIER
+    if tier.ran:
+        line = (f"real-server tier: {tier.ran} tests ran against a real Ollama {tier.version} "
+                f"({tier.where}); {tier.failed} failed, {tier.skipped} skipped")
+    elif tier.skipped or tier.failed:
+        line = f"real-server tier: 0 tests ran against a real Ollama; {tier.skipped} skipped"
+        if not (OLLAMA_TEST_BINARY or OLLAMA_TEST_HOST):
+            line += " (no real Ollama: set OLLAMA_TEST_BINARY or OLLAMA_TEST_HOST)"
+    else:
+        return  # no real-server test was selected
+    terminalreporter.write_sep("-", line)
 
 
 @pytest.fixture
