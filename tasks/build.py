@@ -235,7 +235,9 @@ class Builder:
 
     def build(self, source: ModelSource, *, relock: bool = False,
               repo: Mapping[tuple[str, str, str, str], str] | None = None) -> dict[str, str]:
-        """Bring one model tag to its locked state (or lock it); return doit's saved values."""
+        """Bring one model tag to its locked state (or lock it); return doit's saved values:
+        the inputs and digest locked, and the outcome ("created", "up to date", "restored",
+        "rebuilding", "re-locking") for the run's summary."""
         name = source.display
         inputs = gather(self.project, source, self.digest)
         for warning in inputs.warnings:
@@ -261,7 +263,7 @@ class Builder:
             digest = self.create(name, inputs)
             self.record(name, replace(new_entry, digest=digest, ollama=self.version))
             self.say(f"{name}: locked at {short(digest)}")
-            return {"inputs": inputs.inputs, "digest": digest}
+            return {"inputs": inputs.inputs, "digest": digest, "outcome": "created"}
 
         changes = compare(entry, inputs, base_digest)
         if changes and not (relock or self.project.is_mutable(source.name)):
@@ -276,7 +278,7 @@ class Builder:
                 if entry.modelfile != source.relpath:
                     self.record(name, replace(entry, modelfile=source.relpath))
                 self.say(f"{name}: up to date ({short(entry.digest)})")
-                return {"inputs": entry.inputs, "digest": entry.digest}
+                return {"inputs": entry.inputs, "digest": entry.digest, "outcome": "up to date"}
             why = "missing on the server" if current is None else (
                 f"the server holds {short(current.digest)}, the lock {short(entry.digest)}")
             self.say(f"{name}: restoring ({why})")
@@ -288,25 +290,24 @@ class Builder:
                 self.record(name, replace(new_entry, digest=digest, ollama=self.version))
             self.say(f"{name}: reproduced the locked digest {short(digest)}"
                      if digest == entry.digest else f"{name}: re-locked at {short(digest)}")
-            return {"inputs": inputs.inputs, "digest": digest}
+            return {"inputs": inputs.inputs, "digest": digest, "outcome": "restored"}
 
         label = "re-locking" if relock and not self.project.is_mutable(source.name) else "rebuilding"
         self.say(f"{name}: {label} ({'; '.join(c.describe() for c in changes)})")
         digest = self.create(name, inputs)
         self.record(name, replace(new_entry, digest=digest, ollama=self.version))
         self.say(f"{name}: locked at {short(digest)}")
-        return {"inputs": inputs.inputs, "digest": digest}
+        return {"inputs": inputs.inputs, "digest": digest, "outcome": label}
 
 
 def _refusal(name: str, source: ModelSource, changes: list[Change], project: Project) -> str:
     lines = [f"{name} is a released tag (locked in {project.relative(project.lock_path)}) "
              f"and its inputs changed:"]
     lines += [f"  - {c.describe()}" for c in changes]
-    repository = source.name.repository
     lines += [
         "Released tags never change. Either:",
         f"  - give the change a new tag: copy {source.relpath} to a new version (for example "
-        f"models/{repository}/<next>.Modelfile), restore this one, and run `doit build`;",
+        f"{project.new_version_path(source)}), restore this one, and run `doit build`;",
         f"  - or re-lock this tag on purpose: `doit build:{name} --relock`.",
     ]
     return "\n".join(lines)

@@ -3,8 +3,11 @@
 `promote` copies the version onto the channel on the server and records the channel's
 target and digest in the lock, only when that digest passed its smoke tests (the stored
 results of `doit test`) or with an explicit, recorded override. Rolling back is promoting
-the old version. `check_channels` is the source-side check: every channel's target still
-in the lock, at the digest the channel was given.
+the old version. `restore` puts a channel back on a server that lost it (a fresh CI
+server, a tag moved by hand): `doit build` does it for every channel of the lock, from the
+version at the digest the lock recorded, so the copy is the promoted model. `check_channels`
+is the source-side check: every channel's target still in the lock, at the digest the
+channel was given.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from .errors import BuildRefused, ModelNameError
 from .lockfile import ChannelEntry, Lock
 from .names import ModelName
 from .project import ModelSource, Project
-from .server import Server
+from .server import Server, Tag
 
-__all__ = ["ChannelProblem", "Promotion", "check_channels", "parse_channel", "promote"]
+__all__ = ["ChannelProblem", "Promotion", "check_channels", "parse_channel", "promote",
+           "repoint_command", "restore"]
 
 _OVERRIDE: Final = "doit promote --force --reason \"<why>\" {channel} {target}"
 
@@ -121,6 +125,55 @@ def promote(project: Project, models: Iterable[ModelSource], channel: str, targe
     lockfile.update(project.lock_path, change, project.lock_guard)
     return Promotion(channel_name.display, name, entry.digest, recorded.tested, recorded.reason,
                      previous)
+
+
+def repoint_command(channel: str, entry: ChannelEntry) -> str:
+    """The `doit promote` that points `channel` at its target again, with the options it
+    was promoted with (an override must be given again, with its recorded reason)."""
+    if entry.tested:
+        return f"doit promote {channel} {entry.target}"
+    import shlex
+
+    return f"doit promote --force --reason {shlex.quote(entry.reason)} {channel} {entry.target}"
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def restore(project: Project, channel: str, server: Server,
+            tags: dict[tuple[str, str, str, str], Tag]) -> str:
+    """Make the server hold `channel` at the digest the lock records, copying its version
+    (only when the server holds that version at that very digest). Returns "up to date" or
+    "restored"; BuildRefused when the version is not there to copy."""
+    lock = lockfile.read(project.lock_path, project.lock_cache)
+    entry = lock.channels.get(channel)
+    if entry is None:
+        return "up to date"  # no longer in the lock (a promotion was undone meanwhile)
+    key = ModelName.parse(channel).key
+    target_key = ModelName.parse(entry.target).key
+    current, target = tags.get(key), tags.get(target_key)
+    if (current is None or current.digest != entry.digest) and (
+            target is None or target.digest != entry.digest):
+        tags = server.tags()  # the listing may predate this run's build of the version
+        current, target = tags.get(key), tags.get(target_key)
+    if current is not None and current.digest == entry.digest:
+        return "up to date"
+    if target is None or target.digest != entry.digest:
+        locked = lock.models.get(entry.target)
+        if locked is not None and locked.digest != entry.digest:
+            raise BuildRefused(
+                f"channel {channel} cannot be restored: it was given {entry.target} at "
+                f"{_short(entry.digest)}, but {entry.target} is {_short(locked.digest)} in the lock "
+                f"now; test it and promote it again: doit test {entry.target} && "
+                f"{repoint_command(channel, entry)}")
+        where = "is not on" if target is None else f"is {_short(target.digest)} on"
+        raise BuildRefused(
+            f"channel {channel} cannot be restored: its version {entry.target} {where} "
+            f"{server.url}, and the lock gave the channel {_short(entry.digest)}; "
+            f"build the version first: doit build:{entry.target}")
+    server.copy(entry.target, channel)
+    return "restored"
 
 
 def _untested(project: Project, source: ModelSource, digest: str, channel: str) -> str:

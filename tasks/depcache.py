@@ -25,13 +25,13 @@ from typing import Any, Final
 from . import localfiles
 from .errors import DoitOllamaError
 from .names import ModelName
-from .project import ModelSource, Project, discover, stat_stamp
+from .project import IgnoredFile, ModelSource, Project, discover, stat_stamp
 
 __all__ = ["Dependencies", "DependencyCache"]
 
 _PATH_INSTRUCTIONS: Final = ("model", "adapter", "draft")
 _PLACEHOLDER_DIGEST: Final = "sha256:" + "0" * 64
-_VERSION: Final = 2
+_VERSION: Final = 3
 
 Stamps = dict[str, "list[int] | None"]
 
@@ -81,6 +81,8 @@ class DependencyCache:
         self.written_ns = 0  # the cache file's mtime: only older stamps are trusted
         self.discovery: dict[str, Any] | None = None
         self.entries: dict[str, Any] = {}
+        # What the last discovery passed over (near-miss names, misplaced Modelfiles).
+        self.ignored: list[IgnoredFile] = []
         try:
             # The mtime before the content: were the file replaced in between, the older
             # time only trusts fewer stamps.
@@ -110,17 +112,22 @@ class DependencyCache:
         known = self.discovery
         try:
             if known is not None and known["key"] == key and self._holds(known["stamps"]):
-                return [ModelSource(ModelName(*name), path, relpath)
-                        for name, path, relpath in known["models"]]
+                sources = [ModelSource(ModelName(*name), path, relpath)
+                           for name, path, relpath in known["models"]]
+                self.ignored = [IgnoredFile(*row) for row in known["ignored"]]
+                return sources
         except (KeyError, TypeError, ValueError, AttributeError):
             pass  # a damaged cache: discover again
         stamps: Stamps = {}
-        sources = discover(project, stamps)  # may raise: nothing is remembered then
+        ignored: list[IgnoredFile] = []
+        sources = discover(project, stamps, ignored)  # may raise: nothing is remembered then
+        self.ignored = ignored
         self.discovery = {
             "key": key,
             "stamps": stamps,
             "models": [[[s.name.host, s.name.namespace, s.name.model, s.name.tag], s.path, s.relpath]
                        for s in sources],
+            "ignored": [[i.relpath, i.reason, i.fix, i.misplaced] for i in ignored],
         }
         self.dirty = True
         return sources

@@ -1,4 +1,5 @@
-"""`doit build`: one sub-task per model tag, up to date by the rules of the build."""
+"""`doit build`: one sub-task per model tag, up to date by the rules of the build, and one
+per channel of the lock, which puts the channel back on a server that lost it."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import sys
 from typing import Any
 
 from doit.exceptions import TaskFailed
+from doit.task import Task
 
 from .doit_plumbing import Run, loaded, run
-from .errors import DoitOllamaError
+from .doit_reporter import CHANNEL_META, GROUP_META, MODEL_META
+from .errors import DoitOllamaError, ModelNameError
 from .guard import Guard, GuardTimeout
 from .names import ModelName
 from .project import ModelSource
-from .server import Server
 
 __all__ = ["task_build"]
 
@@ -55,8 +57,8 @@ def _build_action(name: str, relock: bool) -> Any:
         with guard:
             # Start from this process's listing of the server (taken for the up-to-date
             # checks, or after the previous create); keep the builder's newer one.
-            builder = Builder(project, Server(project.host, timeout=project.timeout),
-                              state.cache.digest, known_tags=state.tags())
+            builder = Builder(project, state.server(), state.cache.digest,
+                              known_tags=state.tags())
             try:
                 return builder.build(state.by_name[name], relock=relock, repo=state.repo)
             finally:
@@ -67,6 +69,61 @@ def _build_action(name: str, relock: bool) -> Any:
     except DoitOllamaError as err:
         text = str(err)
         return TaskFailed(text if text.startswith(name) else f"{name}: {text}")
+
+
+def _channel_up_to_date(channel: str, digest: str) -> Any:
+    """doit `uptodate` item for one channel: the server lists it at its locked digest."""
+
+    def on_the_server(task: Any, values: dict[str, Any]) -> bool:
+        try:
+            return run().channel_is_current(channel, digest)
+        except (DoitOllamaError, OSError):
+            return False
+
+    on_the_server.__signature__ = _UPTODATE_SIGNATURE  # type: ignore[attr-defined]
+    return on_the_server
+
+
+def _channel_action(channel: str) -> Any:
+    from . import channels  # only when a channel must be restored
+
+    state = run()
+    try:
+        outcome = channels.restore(state.project, channel, state.server(), state.tags())
+    except DoitOllamaError as err:
+        return TaskFailed(str(err))
+    if outcome == "restored":
+        target, digest = state.channels()[channel]
+        print(f"{channel}: restored the channel -> {target} ({digest.removeprefix('sha256:')[:12]})",
+              flush=True)
+    return {"outcome": outcome}
+
+
+def _check_layout() -> Any:
+    """The action of `build` itself, after every model: a Modelfile that cannot be built
+    because of where it is fails the build (after the others are built)."""
+    state = run()
+    lines = [f"{i.describe()}\n  fix: {i.fix}" for i in state.ignored if i.misplaced]
+    if not state.models:
+        lines.append(f"nothing to build: no model under {state.project.relative(state.project.models_dir)}/ "
+                     "has a valid name (see above)")
+    return TaskFailed("\n".join(lines))
+
+
+class _BuildGroup(Task):  # type: ignore[misc]
+    """The task `build` (every model): `doit build --relock` hands --relock to each model's
+    build, as `doit build:<model> --relock` gives it to one."""
+
+    def __init__(self, relock: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__("build", **kwargs)
+        self.relock = relock  # the parameter every model's build shares
+
+    def init_options(self, args: Any = None) -> Any:
+        rest = super().init_options(args)
+        if self.options.get("relock"):
+            # The model tasks read their options when they run, after this.
+            self.relock["default"] = True
+        return rest
 
 
 def _dependencies(state: Run, source: ModelSource) -> tuple[list[str], list[str]]:
@@ -108,21 +165,40 @@ def task_build() -> Any:
     state = loaded()
     if _serial_build_requested(sys.argv):
         state.prefetch_tags()  # the one /api/tags overlaps with creating the tasks
-    yield {"basename": "build", "name": None, "doc": task_build.__doc__}
+    relock = {"name": "relock", "long": "relock", "type": bool, "default": False,
+              "help": "accept changed inputs of a released tag and record the new digest"}
+    misplaced = any(i.misplaced for i in state.ignored) or not state.models
+    yield _BuildGroup(
+        relock, params=[dict(relock)], doc=task_build.__doc__, has_subtask=True, meta=GROUP_META,
+        # Only when there is something to say: an action makes doit print the task's name.
+        actions=[_check_layout] if misplaced else None, verbosity=2)
     for source in state.models:
         file_dep, task_dep = _dependencies(state, source)
         yield {
             "name": source.display,
             "doc": f"build {source.display} from {source.relpath}",
             "actions": [(_build_action, [source.display])],
-            "params": [{
-                "name": "relock", "long": "relock", "type": bool, "default": False,
-                "help": "accept changed inputs of a released tag and record the new digest",
-            }],
+            "params": [relock],
             "file_dep": file_dep,
             "task_dep": task_dep,
             "uptodate": [_up_to_date(source.display)],
             "verbosity": 2,
+            "meta": MODEL_META,
+        }
+    for channel, (target, digest) in sorted(state.channels().items()):
+        try:
+            if ModelName.parse(channel).key in state.repo:
+                continue  # also has a Modelfile: `doit verify` reports the conflict
+        except ModelNameError:
+            continue  # `doit verify` reports it
+        yield {
+            "name": channel,
+            "doc": f"restore the channel {channel} -> {target} on the server",
+            "actions": [(_channel_action, [channel])],
+            "task_dep": [f"build:{target}"] if target in state.by_name else [],
+            "uptodate": [_channel_up_to_date(channel, digest)],
+            "verbosity": 2,
+            "meta": CHANNEL_META,
         }
     state.dependencies.save()
     # Everything made so far (imports, the run state, the task list) lives until the process

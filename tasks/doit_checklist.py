@@ -95,8 +95,20 @@ def _test_models(names: list[str] | None, force: bool) -> Any:
     return None
 
 
+_TEST_USAGE = "usage: doit test [--force] [MODEL ...], e.g. doit test my-bot:v1.1 --force"
+
+
 def _test_action(force: bool, names: list[str]) -> Any:
-    return _test_models(names, force)
+    # doit stops reading options at the first model name; --force may follow the names too.
+    models = []
+    for word in names or []:
+        if word == "--force":
+            force = True
+        elif word.startswith("-"):
+            return TaskFailed(f"test: unknown option {word}; {_TEST_USAGE}")
+        else:
+            models.append(word)
+    return _test_models(models, force)
 
 
 _FORCE = {"name": "force", "long": "force", "type": bool, "default": False,

@@ -2,6 +2,10 @@
 
 Only the doit_* modules import doit. Errors found while loading become doit's
 InvalidDodoFile (one line, exit 3); errors while running become TaskFailed (exit 1).
+A run goes on after a failed task (doit's `continue`, on by default here: `doit
+--no-continue` stops at the first failure), so one refused model does not keep the others
+from being built; the reporter (doit_reporter) ends a failing build with what was and was
+not built.
 """
 
 from __future__ import annotations
@@ -14,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from doit.dependency import FileChangedChecker
-from doit.exceptions import InvalidDodoFile, TaskFailed
-from doit.reporter import ConsoleReporter
+from doit.exceptions import InvalidDodoFile
 
 from . import lockfile
 from .depcache import DependencyCache
-from .errors import DoitOllamaError
+from .doit_reporter import REPORT_META, Explained, Reporter
+from .errors import DoitOllamaError, ServerError
 from .hashing import DigestCache
 from .lockfile import Lock
 from .names import ModelName
-from .project import STATE_DIR, ModelSource, Project, load_project
+from .project import STATE_DIR, IgnoredFile, ModelSource, Project, load_project, nothing_found
 from .server import Server, Tag
 
 __all__ = ["DOIT_CONFIG", "REPORT_META", "Explained", "Reporter", "Run", "Sha256Checker", "emit", "loaded", "run"]
@@ -39,9 +43,23 @@ def _ensure_state_dir(root: Path) -> Path:
     return state
 
 
-# doit opens its database before it creates tasks, so the folder must exist on import.
+def _project_here() -> Project | None:
+    """The project of the current folder, if it has one (a models folder, or extra models);
+    its state folder is made here, because doit opens its database before it creates
+    tasks. Elsewhere (a subfolder such as models/my-bot, a folder without models) nothing
+    is written: the task creators then explain where they looked."""
+    try:
+        project = load_project()
+    except DoitOllamaError:
+        return None  # the task creators report it
+    if not (project.models_dir.is_dir() or project.extra_models):
+        return None
+    _ensure_state_dir(project.root)
+    return project
+
+
 # doit has already changed into the dodo.py's folder at this point.
-_ensure_state_dir(Path.cwd())
+_HERE: tuple[str, Project | None] = (os.getcwd(), _project_here())
 
 _MAIN_PID = os.getpid()
 
@@ -85,8 +103,14 @@ def _backend() -> str:
 
 DOIT_CONFIG: dict[str, Any] = {
     "backend": _backend(),
-    "dep_file": f"{STATE_DIR}/doit.sqlite3",
+    # Without a project here there is nothing to remember, and no folder to write.
+    "dep_file": f"{STATE_DIR}/doit.sqlite3" if _HERE[1] is not None else ":memory:",
     "default_tasks": ["build"],
+    # Build every model that does not depend on a failure (`doit --no-continue` stops at
+    # the first one): one refused tag must not keep independent models from being built,
+    # and CI sees every failure of a run at once. Models built FROM a failed one are never
+    # built (doit's task_dep), and each model's lock entry is written as it finishes.
+    "continue": True,
 }
 
 
@@ -94,16 +118,22 @@ class Run:
     """What one doit process knows: the project, its models, the lock and one /api/tags."""
 
     def __init__(self) -> None:
-        self.project: Project = load_project()
+        cwd, here = _HERE
+        self.project: Project = here if here is not None and cwd == os.getcwd() else load_project()
         self.dependencies = DependencyCache(self.project.state_dir / "dependencies.cache")
         self.models: list[ModelSource] = self.dependencies.models(self.project)
+        self.ignored: list[IgnoredFile] = self.dependencies.ignored
+        if not self.models and not self.ignored:
+            raise nothing_found(self.project)
         self.by_name = {m.display: m for m in self.models}
         self.repo = {m.name.key: m.display for m in self.models}
         self.cache = DigestCache(self.project.state_dir / "hashes.sqlite3")
         self._tags: dict[tuple[str, str, str, str], Tag] | None = None
+        self._tags_error: ServerError | None = None  # asked once: a down server fails fast
         self._fetch: threading.Thread | None = None
         self._fetched: list[Any] = []
         self._summary: lockfile.Summary | None = None
+        self._channels: lockfile.ChannelSummary = {}
         self._summary_stamp: tuple[int, ...] | None = None
 
     def prefetch_tags(self) -> None:
@@ -113,25 +143,37 @@ class Run:
 
         def fetch() -> None:
             try:
-                self._fetched.append(Server(self.project.host, timeout=self.project.timeout).tags())
+                self._fetched.append(self.server().tags())
             except BaseException as exc:  # handed to the main thread by tags()
                 self._fetched.append(exc)
 
         self._fetch = threading.Thread(target=fetch, name="doit-ollama-tags", daemon=True)
         self._fetch.start()
 
+    def server(self) -> Server:
+        """The server builds run against (errors name what chose it)."""
+        return Server(self.project.host, timeout=self.project.timeout,
+                      origin=self.project.host_origin)
+
     def tags(self) -> dict[tuple[str, str, str, str], Tag]:
-        """The server's models, asked once per process (a no-op build asks exactly once)."""
+        """The server's models, asked once per process (a no-op build asks exactly once).
+        A failure is remembered too: the next model fails at once with the same message."""
         if self._tags is None:
-            if self._fetch is not None:
-                self._fetch.join()
-                self._fetch = None
-                result = self._fetched.pop()
-                if isinstance(result, BaseException):
-                    raise result
-                self._tags = result
-            else:
-                self._tags = Server(self.project.host, timeout=self.project.timeout).tags()
+            if self._tags_error is not None:
+                raise self._tags_error
+            try:
+                if self._fetch is not None:
+                    self._fetch.join()
+                    self._fetch = None
+                    result = self._fetched.pop()
+                    if isinstance(result, BaseException):
+                        raise result
+                    self._tags = result
+                else:
+                    self._tags = self.server().tags()
+            except ServerError as err:
+                self._tags_error = err
+                raise
         return self._tags
 
     def remember_tags(self, tags: dict[tuple[str, str, str, str], Tag] | None) -> None:
@@ -149,9 +191,20 @@ class Run:
             return self._summary
         stamp = self._stamp()
         if self._summary is None or stamp != self._summary_stamp:
-            self._summary = lockfile.read_summary(self.project.lock_path, self.project.lock_cache)
+            self._summary, self._channels = lockfile.read_summaries(self.project.lock_path,
+                                                                    self.project.lock_cache)
             self._summary_stamp = stamp
         return self._summary
+
+    def channels(self) -> lockfile.ChannelSummary:
+        """Per channel of the lock (target, digest), read with the summary."""
+        self.summary(fresh=False)
+        return self._channels
+
+    def channel_is_current(self, channel: str, digest: str) -> bool:
+        """The up-to-date rule of a channel: the server lists it at its locked digest."""
+        tag = self.tags().get(ModelName.parse(channel).key)
+        return tag is not None and tag.digest == digest
 
     def _stamp(self) -> tuple[int, ...]:
         try:
@@ -239,32 +292,6 @@ class Sha256Checker(FileChangedChecker):
 
 
 DOIT_CONFIG["check_file_uptodate"] = Sha256Checker
-
-
-REPORT_META = {"doit_ollama": "report"}
-
-
-class Explained(TaskFailed):
-    """A failure the task has already explained in its own report (exit 1, no repeat)."""
-
-
-class Reporter(ConsoleReporter):
-    """doit's console reporter, minus its own lines around report tasks (verify, status,
-    lint): their output is the report itself (possibly JSON), and their failure has already
-    been explained in it. Exit codes are unchanged."""
-
-    @staticmethod
-    def _is_report(task: Any) -> bool:
-        return bool(task.meta) and task.meta.get("doit_ollama") == "report"
-
-    def execute_task(self, task: Any) -> None:
-        if not self._is_report(task):
-            super().execute_task(task)
-
-    def add_failure(self, task: Any, fail: Any) -> None:
-        if self._is_report(task) and isinstance(fail, Explained):
-            return
-        super().add_failure(task, fail)
 
 
 DOIT_CONFIG["reporter"] = Reporter

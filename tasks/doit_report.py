@@ -30,13 +30,14 @@ def _verify_action(offline: bool, format: str, output: str, host: list[str],
     state = run()
     if offline and rebuild:
         return TaskFailed("verify: --rebuild needs a server; it cannot be combined with --offline")
+    project = state.project.with_hosts(host)  # messages name --host when it chose the server
     try:
-        report = inspect(state.project, host or state.project.hosts, offline=offline,
-                         digest=state.cache.digest, strict=strict)
+        report = inspect(project, project.hosts, offline=offline, digest=state.cache.digest,
+                         strict=strict)
         if rebuild:
-            for target in host or state.project.hosts:
+            for target in project.hosts:
                 if all(h.reachable for h in report.hosts if h.host == target):
-                    report.findings += rebuild_check(state.project, target, state.cache.digest,
+                    report.findings += rebuild_check(project, target, state.cache.digest,
                                                      lambda text: print(text, file=sys.stderr))
     except DoitOllamaError as err:
         return TaskFailed(str(err))
@@ -77,8 +78,9 @@ def _status_action(json: bool, host: list[str], offline: bool) -> Any:
     from .verify import inspect
 
     state = run()
+    project = state.project.with_hosts(host)  # messages name --host when it chose the server
     try:
-        report = inspect(state.project, host or state.project.hosts[:1], offline=offline,
+        report = inspect(project, project.hosts if host else project.hosts[:1], offline=offline,
                          digest=state.cache.digest)
     except DoitOllamaError as err:
         return TaskFailed(str(err))

@@ -25,7 +25,7 @@ from .errors import DoitOllamaError, ModelfileError, ModelNameError
 from .ghactions import workflow_command
 from .modelfile import Modelfile
 from .names import DEFAULT_TAG, ModelName
-from .project import ModelSource, Project, load_project
+from .project import IgnoredFile, ModelSource, Project, load_project
 
 __all__ = [
     "FORMATS",
@@ -77,6 +77,10 @@ RULES: Final[Mapping[str, Rule]] = {rule.id: rule for rule in (
     Rule("no-git", WARNING, "the repository is not a git checkout, so the git rules cannot run"),
     Rule("invalid-test-file", ERROR, "the model's <tag>.test.toml is not a valid smoke-test file"),
     Rule("unknown-rule", WARNING, "a disable list names a rule that does not exist"),
+    Rule("ignored-file", WARNING, "a file named almost like a Modelfile (v3.modelfile, "
+                                  "Modelfile.v2, v1.Modelfile.bak), which is not built"),
+    Rule("misplaced-modelfile", ERROR, "a Modelfile whose place under the models folder gives "
+                                       "no valid model name, so it cannot be built"),
 )}
 
 # A version tag starts with a digit, or v/V and a digit: v1, v1.1, 1.2.0, 2024-06-01, v2-rc1.
@@ -455,10 +459,11 @@ def git_findings(project: Project, models: Iterable[ModelSource | Path], *,
     if isinstance(status, str):
         if "no-git" in project.lint_disable:
             return []
+        tracked = " ".join(project.relative(p) for p in (project.models_dir, project.lock_path))
         return [Finding(".", 1, "no-git", WARNING,
                         f"{project.root} is not a git checkout, so untracked or uncommitted "
                         f"Modelfiles cannot be found ({status})",
-                        "git init && git add models lock && git commit")]
+                        f"git init && git add {tracked} && git commit")]
     findings = []
     for path, model in items:
         code = status.get(path.resolve(), "")
@@ -496,6 +501,18 @@ def _file_disabled(path: Path) -> set[str]:
     return file.disabled
 
 
+def _ignored_findings(project: Project, path: Path, item: IgnoredFile) -> list[Finding]:
+    """A file that discovery passed over: why it is not built, and, for a Modelfile in the
+    wrong place, what the rest of the checklist says about its content."""
+    rule = "misplaced-modelfile" if item.misplaced else "ignored-file"
+    if rule in project.lint_disable or rule in _file_disabled(path):
+        return []
+    found = [Finding(item.relpath, 1, rule, RULES[rule].severity, item.reason, item.fix)]
+    if item.misplaced:
+        found += lint_file(project, path)
+    return found
+
+
 # --- whole runs --------------------------------------------------------------------------------
 
 
@@ -503,12 +520,14 @@ def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | Non
                  git: bool = True, staged_ok: bool = False) -> LintReport:
     """Lint every Modelfile of the project, or only `paths` (Modelfiles, test files, or
     folders, meaning the project's Modelfiles under them)."""
-    models = project.models()
+    models, ignored = project.models_and_ignored()
     by_path = {m.modelfile.resolve(): m for m in models}
+    skipped = {(project.root / i.relpath).resolve(): i for i in ignored}
     targets: list[tuple[Path, ModelSource | None]] = []
     tests_only: list[Path] = []
     if paths is None:
         targets = [(m.modelfile, m) for m in models]
+        targets += [(project.root / i.relpath, None) for i in ignored]
     else:
         for given in paths:
             path = Path(given)
@@ -517,6 +536,7 @@ def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | Non
                 folder = path.resolve()
                 targets += [(m.modelfile, m) for m in models
                             if m.modelfile.resolve().is_relative_to(folder)]
+                targets += [(p, None) for p in skipped if p.is_relative_to(folder)]
             elif path.name.endswith(smoke.TEST_SUFFIX):
                 tests_only.append(path)
             else:
@@ -525,7 +545,11 @@ def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | Non
     report.findings += _project_findings(project)
     for path, source in targets:
         report.files.append(project.relative(path))
-        report.findings += lint_file(project, path, source.name if source else None)
+        item = skipped.get(path.resolve())
+        if item is not None:
+            report.findings += _ignored_findings(project, path, item)
+        else:
+            report.findings += lint_file(project, path, source.name if source else None)
     for path in tests_only:
         report.files.append(project.relative(path))
         try:
@@ -536,9 +560,9 @@ def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | Non
                                                "invalid-test-file", ERROR, err.msg,
                                                "fix the test file (see docs/checklist.md)"))
     if git:
-        report.findings += git_findings(
-            project, [source or path for path, source in targets if path.exists()],
-            staged_ok=staged_ok)
+        checked = [source or path for path, source in targets if path.exists()
+                   and getattr(skipped.get(path.resolve()), "misplaced", True)]
+        report.findings += git_findings(project, checked, staged_ok=staged_ok)
     return report
 
 

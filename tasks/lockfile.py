@@ -36,6 +36,7 @@ __all__ = [
     "ModelEntry",
     "parse",
     "read",
+    "read_summaries",
     "read_summary",
     "render",
     "update",
@@ -306,6 +307,7 @@ def _summary_path(cache: Path) -> Path:
 
 
 Summary = dict[str, tuple[str, str, "str | None", "str | None"]]
+ChannelSummary = dict[str, tuple[str, str]]  # channel -> (target, digest)
 
 
 def _summarize(lock: Lock) -> Summary:
@@ -313,22 +315,40 @@ def _summarize(lock: Lock) -> Summary:
                    e.base.digest if e.base else None) for name, e in lock.models.items()}
 
 
+def _summarize_channels(lock: Lock) -> ChannelSummary:
+    return {name: (c.target, c.digest) for name, c in lock.channels.items()}
+
+
 def read_summary(path: str | os.PathLike[str], cache: str | os.PathLike[str]) -> Summary:
-    """Per model (inputs, digest, base name, base digest): all an up-to-date check needs.
+    """Per model (inputs, digest, base name, base digest): all an up-to-date check needs."""
+    return read_summaries(path, cache)[0]
+
+
+def read_summaries(path: str | os.PathLike[str],
+                   cache: str | os.PathLike[str]) -> tuple[Summary, ChannelSummary]:
+    """Per model (inputs, digest, base name, base digest), and per channel (target, digest):
+    all the up-to-date checks of a build need.
 
     Remembered beside the cache under the same content hash; loading it is a fraction of
     loading every entry, which matters when nothing changed.
     """
     data = _read_bytes(path)
     if data is None:
-        return {}
+        return {}, {}
     key = hashlib.sha256(data).hexdigest()
     doc = localfiles.load_cache(_summary_path(Path(cache)))
-    if isinstance(doc, dict) and doc.get("key") == key and isinstance(doc.get("models"), dict):
-        rows = doc["models"]
-        if all(type(row) is tuple and len(row) == 4 for row in rows.values()):
-            return rows  # type: ignore[no-any-return]
-    return _summarize(read(path, cache))
+    if (isinstance(doc, dict) and doc.get("key") == key and isinstance(doc.get("models"), dict)
+            and isinstance(doc.get("channels"), dict)):
+        rows, channels = doc["models"], doc["channels"]
+        if (all(type(row) is tuple and len(row) == 4 for row in rows.values())
+                and all(type(row) is tuple and len(row) == 2 for row in channels.values())):
+            return rows, channels
+    lock = read(path, cache)
+    summary, channels = _summarize(lock), _summarize_channels(lock)
+    # Made once (e.g. a summary written by an older version, without channels), then loaded.
+    localfiles.store_cache(_summary_path(Path(cache)),
+                           {"key": key, "models": summary, "channels": channels})
+    return summary, channels
 
 
 def _load_texts(cache: Path, key: str, lock: Lock) -> None:
@@ -366,7 +386,8 @@ def _store_cached(cache: Path, key: str, lock: Lock) -> None:
                 texts[section][name] = text
     localfiles.store_cache(cache, doc)
     localfiles.store_cache(_texts_path(cache), texts)
-    localfiles.store_cache(_summary_path(cache), {"key": key, "models": _summarize(lock)})
+    localfiles.store_cache(_summary_path(cache), {"key": key, "models": _summarize(lock),
+                                                  "channels": _summarize_channels(lock)})
 
 
 # --- writing ------------------------------------------------------------------------------

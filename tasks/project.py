@@ -14,7 +14,7 @@ import functools
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,10 +26,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["DEFAULT_HOST", "ModelSource", "Project", "discover", "load_project", "stat_stamp"]
+__all__ = ["DEFAULT_HOST", "IgnoredFile", "ModelSource", "Project", "discover", "load_project",
+           "nothing_found", "stat_stamp"]
 
 DEFAULT_HOST: Final = "127.0.0.1:11434"
 MODELFILE_SUFFIX: Final = ".Modelfile"
+TEST_SUFFIX: Final = ".test.toml"  # a model's smoke tests (smoke.py), never a Modelfile
 STATE_DIR: Final = ".doit-ollama"
 # Creating a model from multi-GiB weights can take many minutes on a real server.
 DEFAULT_TIMEOUT: Final = 3600.0
@@ -63,6 +65,24 @@ class ModelSource:
     @property
     def display(self) -> str:
         return self.name.display
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file under the models folder that is not built, why, and what to do about it.
+
+    `misplaced`: a Modelfile whose place gives no valid model name (it cannot be built:
+    an error); otherwise a name that only resembles a Modelfile's (`v3.modelfile`,
+    `Modelfile.v2`, `v1.Modelfile.bak`: perhaps a typo, perhaps a backup: a warning).
+    """
+
+    relpath: str
+    reason: str
+    fix: str
+    misplaced: bool
+
+    def describe(self) -> str:
+        return f"{self.relpath}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,34 @@ class Project:
             return real.relative_to(self.root).as_posix()
         return real.as_posix()
 
+    @property
+    def host_origin(self) -> str:
+        """What chose the build host, as a user would set it again ("--host", ...)."""
+        source = self.sources.get("host", "default")
+        if source == "command line (--host)":
+            return "--host"
+        if source in ("DOIT_OLLAMA_HOST", "OLLAMA_HOST"):
+            return source
+        if source == "default":
+            return f"the default ({DEFAULT_HOST}: no host set)"
+        return f"[tool.doit-ollama] host{'s' * (len(self.hosts) > 1)} in {self.relative(Path(source))}"
+
+    def with_hosts(self, hosts: list[str] | tuple[str, ...]) -> Project:
+        """The project with hosts given on the command line (`--host`), if any."""
+        if not hosts:
+            return self
+        return replace(self, hosts=tuple(dict.fromkeys(hosts)),
+                       sources={**self.sources, "host": "command line (--host)"})
+
+    def new_version_path(self, source: ModelSource, tag: str = "<next>") -> str:
+        """Where a new version of `source`'s model goes: beside it under the models folder,
+        or, for a Modelfile named in extra-models, a new extra-models entry."""
+        repository = source.name.repository
+        if Path(source.path).is_relative_to(self.models_dir):
+            return f"{self.relative(self.models_dir)}/{repository}/{tag}{MODELFILE_SUFFIX}"
+        return (f"a new Modelfile beside {source.relpath}, named in [tool.doit-ollama] "
+                f"extra-models as \"{repository}:{tag}\"")
+
     def is_mutable(self, name: ModelName) -> bool:
         """True if `name`'s tag may be rebuilt with new inputs."""
         return name.tag.lower() in self.mutable_tags
@@ -117,6 +165,11 @@ class Project:
     def models(self) -> list[ModelSource]:
         """Every model of the repository (see `discover`)."""
         return discover(self)
+
+    def models_and_ignored(self) -> tuple[list[ModelSource], list[IgnoredFile]]:
+        """Every model, and the files under the models folder that are not built."""
+        ignored: list[IgnoredFile] = []
+        return discover(self, ignored=ignored), ignored
 
 
 def _read_pyproject(root: Path) -> tuple[dict[str, Any], str]:
@@ -222,11 +275,10 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
     )
 
 
-def _name_for(parts: list[str], filename: str, shown: str) -> str | None:
-    """The model name a Modelfile's place under models/ gives it, or None if not a Modelfile.
-
-    `parts` are the folders between models/ and the file.
-    """
+def _name_for(parts: list[str], filename: str) -> str | None:
+    """The model name a Modelfile's place under models/ gives it ("" if its place gives
+    none), or None if the file is not a Modelfile. `parts` are the folders between
+    models/ and the file."""
     if filename == "Modelfile":
         tag = "latest"
     elif filename.endswith(MODELFILE_SUFFIX) and len(filename) > len(MODELFILE_SUFFIX):
@@ -234,12 +286,26 @@ def _name_for(parts: list[str], filename: str, shown: str) -> str | None:
     else:
         return None
     if len(parts) not in (1, 2):
-        raise ConfigError(
-            f"{shown}: a Modelfile must sit at models/<model>/<tag>.Modelfile or "
-            f"models/<namespace>/<model>/<tag>.Modelfile (or models/<model>/Modelfile for "
-            f":latest); move it, or name it in [tool.doit-ollama] extra-models"
-        )
+        return ""
     return "/".join(parts) + ":" + tag
+
+
+def _near_miss(folder: str, filename: str) -> tuple[str, str] | None:
+    """(why it is not read, the fix) for a name that resembles a Modelfile's, else None."""
+    lower = filename.lower()
+    if "modelfile" not in lower or lower.endswith(TEST_SUFFIX):
+        return None
+    suffix = MODELFILE_SUFFIX.lower()
+    if lower.endswith(suffix) or lower == "modelfile":  # v3.modelfile, MODELFILE
+        meant = filename[: -len(suffix)] + MODELFILE_SUFFIX if lower.endswith(suffix) else "Modelfile"
+        return ("names are case-sensitive: only <tag>.Modelfile and Modelfile are built",
+                f"rename it to {folder}/{meant}")
+    if lower.startswith("modelfile."):  # Modelfile.v2
+        return ("the tag goes before .Modelfile: only <tag>.Modelfile and Modelfile are built",
+                f"rename it to {folder}/{filename.split('.', 1)[1]}{MODELFILE_SUFFIX}")
+    return ("only <tag>.Modelfile and Modelfile are built",
+            f"if it is a copy or a backup, move it out of {folder.split('/', 1)[0]}/; if it is a "
+            f"model, rename it to {folder}/<tag>{MODELFILE_SUFFIX}")
 
 
 def stat_stamp(path: str) -> list[int] | None:
@@ -255,24 +321,25 @@ def stat_stamp(path: str) -> list[int] | None:
     return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
-def discover(project: Project, stamps: dict[str, list[int] | None] | None = None) -> list[ModelSource]:
-    """Every model tag of the repository, sorted by name; refuses names Ollama would refuse.
+def discover(project: Project, stamps: dict[str, list[int] | None] | None = None,
+             ignored: list[IgnoredFile] | None = None) -> list[ModelSource]:
+    """Every model tag of the repository, sorted by name.
 
-    With `stamps`, also records the stamp of every folder it lists (taken before listing
-    it, so a file added meanwhile changes the stamp) and of every extra Modelfile: what a
-    cache of this answer must check.
+    A Modelfile whose place gives no name Ollama accepts, and a file whose name only
+    resembles a Modelfile's, are not models: they are appended to `ignored` (when given),
+    for lint to report and build to name. With `stamps`, also records the stamp of every
+    folder it lists (taken before listing it, so a file added meanwhile changes the stamp)
+    and of every extra Modelfile: what a cache of this answer must check.
     """
     found: dict[tuple[str, str, str, str], ModelSource] = {}
+    skipped: list[IgnoredFile] = [] if ignored is None else ignored
 
     def note(path: str) -> None:
         if stamps is not None:
             stamps[path] = stat_stamp(path)
 
     def add(text: str, modelfile: str, relpath: str, origin: str) -> None:
-        try:
-            name = ModelName.parse(text)
-        except ModelNameError as exc:
-            raise ConfigError(f"{origin}: {exc}; rename the file so it gives a valid name") from None
+        name = ModelName.parse(text)
         other = found.get(name.key)
         if other is not None:
             raise ConfigError(
@@ -285,6 +352,9 @@ def discover(project: Project, stamps: dict[str, list[int] | None] | None = None
     note(models_dir)
     if os.path.isdir(models_dir):
         prefix = project.relative(project.models_dir)
+        layout = (f"a Modelfile must sit at {prefix}/<model>/<tag>.Modelfile or "
+                  f"{prefix}/<namespace>/<model>/<tag>.Modelfile (or {prefix}/<model>/Modelfile "
+                  "for :latest)")
         # os.walk and plain strings: pathlib costs more than everything else here at 1000 models
         for folder, dirs, files in os.walk(models_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -296,9 +366,23 @@ def discover(project: Project, stamps: dict[str, list[int] | None] | None = None
                 if filename.startswith("."):
                     continue
                 relpath = "/".join([prefix, *parts, filename])
-                text = _name_for(parts, filename, relpath)
-                if text is not None:
-                    add(text, os.path.join(folder, filename), relpath, relpath)
+                text = _name_for(parts, filename)
+                if text is None:
+                    miss = _near_miss("/".join([prefix, *parts]), filename)
+                    if miss is not None:
+                        skipped.append(IgnoredFile(relpath, f"not built: {miss[0]}", miss[1], False))
+                elif not text:
+                    skipped.append(IgnoredFile(
+                        relpath, f"not built: {layout}",
+                        "move it, or name it in [tool.doit-ollama] extra-models", True))
+                else:
+                    try:
+                        add(text, os.path.join(folder, filename), relpath, relpath)
+                    except ModelNameError as exc:
+                        skipped.append(IgnoredFile(
+                            relpath, f"not built: its place gives the model name {text!r}, which "
+                                     f"Ollama refuses: {exc}",
+                            "rename the file (or its folder) so it gives a valid name", True))
     elif project.sources.get("models", "default") != "default":
         raise ConfigError(f"models folder {project.models_dir} does not exist "
                           f"(set by [tool.doit-ollama] models)")
@@ -307,6 +391,40 @@ def discover(project: Project, stamps: dict[str, list[int] | None] | None = None
         note(str(path))
         if not path.is_file():
             raise ConfigError(f"pyproject.toml: extra model {text!r} names {rel}, which is not a file")
-        add(text, str(path), project.relative(path),
-            f"pyproject.toml [tool.doit-ollama.extra-models] {text!r}")
+        origin = f"pyproject.toml [tool.doit-ollama.extra-models] {text!r}"
+        try:
+            add(text, str(path), project.relative(path), origin)
+        except ModelNameError as exc:
+            raise ConfigError(f"{origin}: {exc}; give it a valid model name") from None
     return sorted(found.values(), key=lambda s: s.name.key)
+
+
+def _repository_above(folder: Path) -> Path | None:
+    """The repository of Modelfiles that `folder` is inside, if it looks like one: a parent
+    whose models/ holds `folder`, or whose dodo.py imports doit_ollama."""
+    for parent in folder.parents:
+        if folder.is_relative_to(parent / "models") and (parent / "models").is_dir():
+            return parent
+        try:
+            if b"doit_ollama" in (parent / "dodo.py").read_bytes():
+                return parent
+        except OSError:
+            pass
+    return None
+
+
+def nothing_found(project: Project) -> ConfigError:
+    """The error for a repository without a single Modelfile: where it looked, what it
+    expected, and where the repository seems to be when this is a folder inside one."""
+    where = project.relative(project.models_dir)
+    if not project.models_dir.is_dir():
+        text = f"nothing to build: there is no models folder {where}/ in {project.root}"
+    else:
+        text = f"nothing to build: no Modelfile in {project.models_dir}"
+    text += f" (a model is {where}/<model>/<tag>.Modelfile"
+    text += "; the folder is [tool.doit-ollama] models in pyproject.toml)"
+    above = _repository_above(project.root)
+    if above is not None:
+        text += (f". This folder is inside the repository {above}: run the command there "
+                 f"(cd {os.path.relpath(above)})")
+    return ConfigError(text)

@@ -25,19 +25,41 @@ def _text(report: Report) -> str:
         lines.append(f"error{where}: {f.message}")
         lines.append(f"  fix: {f.fix}")
     failing = {f.model for f in report.findings}
+    down = [h.host for h in report.hosts if not h.reachable]
+    # "ok" only for what every server asked confirmed; the reason a server could not be
+    # asked is the unreachable error above, given once.
+    partly = f" (not checked on {', '.join(down)})" if down and report.checked_on else ""
+    unchecked = 0
     for state in report.models:
-        if state.name not in failing:
-            lines.append(f"ok: {state.name} ({state.digest.replace('sha256:', '')[:12] if state.digest else '-'})")
-    for channel, target in report.channels.items():
-        if channel not in failing:
-            lines.append(f"ok: channel {channel} -> {target}")
+        if state.name in failing:
+            continue
+        shown = f"{state.name} ({_short(state.digest)})"
+        if state.state == "not checked":
+            unchecked += 1
+            lines.append(f"not checked: {shown}")
+        else:
+            lines.append(f"ok: {shown}{partly}")
+    for state in report.channel_states:
+        if state.name in failing:
+            continue
+        shown = f"channel {state.name} -> {report.channels.get(state.name, '?')}"
+        if state.state == "not checked":
+            unchecked += 1
+            lines.append(f"not checked: {shown}")
+        else:
+            lines.append(f"ok: {shown}{partly}")
     hosts = "offline: sources against the lock only" if report.offline else (
         ", ".join(h.host + ("" if h.reachable else " (unreachable)") for h in report.hosts))
     count = len(report.findings)
     verdict = "all checks passed" if report.ok else f"{count} problem{'s' * (count != 1)}"
-    lines.append(f"verify: {verdict} for {len(report.models)} model{'s' * (len(report.models) != 1)} "
-                 f"({hosts})")
+    models = len(report.models)
+    not_checked = f", {unchecked} not checked (no server answered)" if unchecked else ""
+    lines.append(f"verify: {verdict} for {models} model{'s' * (models != 1)}{not_checked} ({hosts})")
     return "\n".join(lines) + "\n"
+
+
+def _short(digest: str | None) -> str:
+    return digest.replace("sha256:", "")[:12] if digest else "-"
 
 
 def _json(report: Report) -> str:
@@ -46,6 +68,7 @@ def _json(report: Report) -> str:
         "offline": report.offline,
         "hosts": [asdict(h) for h in report.hosts],
         "models": [asdict(m) for m in report.models],
+        "channels": [asdict(c) for c in report.channel_states],
         "findings": [asdict(f) for f in report.findings],
     }, indent=2, sort_keys=True) + "\n"
 
@@ -99,17 +122,16 @@ def render(report: Report, fmt: str) -> str:
 
 
 def render_status(report: Report) -> str:
-    """The `doit status` table: one row per model, its state and why."""
+    """The `doit status` table: one row per model and per channel, its state and why."""
     rows = [("MODEL", "STATE", "DIGEST", "WHY")]
-    for m in report.models:
-        digest = m.digest.replace("sha256:", "")[:12] if m.digest else "-"
-        rows.append((m.name, m.state, digest, m.reason))
+    for m in [*report.models, *report.channel_states]:
+        rows.append((m.name, m.state, _short(m.digest), m.reason))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip()
              for r in rows]
     for host in report.hosts:
         if not host.reachable:
-            lines.append(f"warning: {host.error}")
+            lines.append(f"not checked on the server: {host.error}")
     if report.offline:
         lines.append("(offline: server state not checked)")
     return "\n".join(lines) + "\n"

@@ -35,22 +35,35 @@ CHUNK_SIZE: Final = 1 << 20
 CONNECT_TIMEOUT: Final = 10.0
 
 
-def host_url(host: str) -> str:
-    """The base URL for an OLLAMA_HOST-style value (`host`, `host:port`, `http://host:port`)."""
+def host_url(host: str, origin: str = "") -> str:
+    """The base URL for an OLLAMA_HOST-style value (`host`, `host:port`, `http://host:port`);
+    ServerError for one that is not (naming `origin`, what set it, when given)."""
     text = host.strip() or f"127.0.0.1:{DEFAULT_PORT}"
     scheme, sep, rest = text.partition("://")
     if not sep:
         scheme, rest, default_port = "http", text, DEFAULT_PORT
     else:
         default_port = 443 if scheme == "https" else 80 if scheme == "http" else DEFAULT_PORT
-    split = urllib.parse.urlsplit(f"{scheme}://{rest}")
+
+    def invalid(why: str) -> ServerError:
+        where = f" (set by {origin})" if origin else ""
+        return ServerError(f"invalid Ollama host {host!r}{where}: {why}; write it as host, "
+                           f"host:port or http://host:port, e.g. 127.0.0.1:{DEFAULT_PORT}", host=host)
+
+    if scheme not in ("http", "https"):
+        raise invalid(f"the scheme must be http or https, not {scheme!r}")
+    try:
+        split = urllib.parse.urlsplit(f"{scheme}://{rest}")
+        port = split.port or default_port
+    except ValueError as exc:  # a bad port, an unclosed [IPv6 literal
+        why = ("the [IPv6 address] is not valid or not closed" if "IPv6" in str(exc) else
+               "the port must be a number from 1 to 65535")
+        raise invalid(why) from None
     hostname = split.hostname or "127.0.0.1"
+    if any(c.isspace() for c in hostname) or "@" in rest.split("/", 1)[0]:
+        raise invalid("it contains spaces or a user name")
     if ":" in hostname:  # IPv6 literal
         hostname = f"[{hostname}]"
-    try:
-        port = split.port or default_port
-    except ValueError:
-        raise ServerError(f"invalid Ollama host {host!r}: the port is not a number", host=host) from None
     path = split.path.rstrip("/")
     return f"{scheme}://{hostname}:{port}{path}"
 
@@ -85,9 +98,10 @@ _CUT_OFF: Final = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError
 class Server:
     """One Ollama server, addressed the way OLLAMA_HOST addresses it."""
 
-    def __init__(self, host: str, *, timeout: float = 3600.0):
+    def __init__(self, host: str, *, timeout: float = 3600.0, origin: str = ""):
         self.host = host
-        self.url = host_url(host)
+        self.origin = origin  # what chose this server ("--host", "OLLAMA_HOST", ...), for messages
+        self.url = host_url(host, origin)
         self.timeout = timeout
         self._client: Any = None
 
@@ -119,10 +133,11 @@ class Server:
         if (isinstance(cause, _UNREACHABLE) or type(cause) is ConnectionError
                 or name in {"ConnectError", "ConnectTimeout"}
                 or (cause is not exc and not isinstance(cause, (TimeoutError, socket.timeout)))):
+            chosen = (f"It was chosen by {self.origin}." if self.origin else
+                      "Set the server with OLLAMA_HOST, DOIT_OLLAMA_HOST or [tool.doit-ollama] host.")
             text = (
                 f"cannot reach the Ollama server at {self.url} ({getattr(cause, 'strerror', None) or cause}). "
-                f"Is `ollama serve` running there? Set the server with OLLAMA_HOST, "
-                f"DOIT_OLLAMA_HOST or [tool.doit-ollama] host."
+                f"Is `ollama serve` running there? {chosen}"
             )
             status = None
         elif isinstance(cause, (TimeoutError, socket.timeout)) or "Timeout" in name:

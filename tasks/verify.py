@@ -17,7 +17,7 @@ from .errors import DoitOllamaError, ServerError
 from .inputs import gather
 from .lockfile import Lock
 from .names import ModelName
-from .project import ModelSource, Project
+from .project import IgnoredFile, ModelSource, Project
 from .server import Server, Tag
 
 __all__ = ["Finding", "HostReport", "ModelState", "Report", "inspect"]
@@ -37,7 +37,7 @@ class Finding:
 
     model: str
     kind: str  # not-locked, stale, orphan, invalid, missing, drifted, base-missing, base-moved,
-    #            channel-missing, channel-drifted, unreachable
+    #            channel-missing, channel-drifted, unreachable, no-models
     message: str
     fix: str
     host: str | None = None  # None: a finding about sources and lock, not a server
@@ -51,7 +51,8 @@ class ModelState:
 
     name: str
     modelfile: str | None
-    state: str  # "up to date", "stale", "not locked", "orphaned", "invalid", "missing", "drifted"
+    state: str  # "up to date", "stale", "not locked", "orphaned", "invalid", "missing", "drifted",
+    #             "not checked" (sources match the lock, but no server could be asked)
     reason: str = ""
     digest: str | None = None  # locked digest
 
@@ -75,6 +76,12 @@ class Report:
     hosts: list[HostReport] = field(default_factory=list)
     offline: bool = False
     channels: dict[str, str] = field(default_factory=dict)  # channel -> target, from the lock
+    channel_states: list[ModelState] = field(default_factory=list)  # the same, with their state
+
+    @property
+    def checked_on(self) -> list[str]:
+        """The hosts that answered."""
+        return [h.host for h in self.hosts if h.reachable]
 
     @property
     def ok(self) -> bool:
@@ -108,7 +115,7 @@ def _line_for(mf: modelfile.Modelfile | None, change: Change) -> int | None:
 def _stale_fix(project: Project, source: ModelSource) -> str:
     if project.is_mutable(source.name):
         return f"doit build:{source.display}"
-    return (f"give the change a new tag (a new Modelfile under models/{source.name.repository}/), "
+    return (f"give the change a new tag ({project.new_version_path(source)}), "
             f"or re-lock on purpose: doit build:{source.display} --relock")
 
 
@@ -165,18 +172,22 @@ def _check_sources(project: Project, lock: Lock, models: list[ModelSource],
 def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: str,
                 report_host: HostReport) -> list[Finding]:
     """Lock vs one server: each locked tag at its digest, each base at its locked digest."""
-    server = Server(host, timeout=min(project.timeout, 60.0))
+    from .channels import repoint_command
+
+    server = Server(host, timeout=min(project.timeout, 60.0), origin=project.host_origin)
     try:
         tags: Mapping[tuple[str, str, str, str], Tag] = server.tags()
         report_host.version = server.version()
     except ServerError as err:
         report_host.reachable = False
         report_host.error = str(err)
+        other = ("remove it from the hosts to check" if len(project.hosts) > 1 else
+                 f"choose another server ({project.host_origin})")
         return [Finding("*", "unreachable", f"{host}: {err}",
-                        f"start Ollama at {server.url}, or remove it from the hosts to check",
-                        host=host)]
+                        f"start Ollama at {server.url}, or {other}", host=host)]
     findings: list[Finding] = []
     sources = {m.display: m for m in models}
+    repo = {m.name.key for m in models}
     hint = _host_hint(project, host)
     for name, entry in sorted(lock.models.items()):
         source = sources.get(name)
@@ -197,11 +208,12 @@ def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: s
             base = ModelName.parse(entry.base.name)
             found = tags.get(base.key)
             if found is None:
+                how = (f"builds {base.display} first" if base.key in repo
+                       else "pulls it and checks its digest")
                 findings.append(Finding(
                     name, "base-missing",
                     f"{name}: its base {base.display} is not on {server.url}",
-                    f"{hint}doit build:{name} (pulls it and checks its digest)",
-                    host=host, file=relpath))
+                    f"{hint}doit build:{name} ({how})", host=host, file=relpath))
             elif found.digest != entry.base.digest:
                 findings.append(Finding(
                     name, "base-moved",
@@ -210,16 +222,19 @@ def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: s
                     _stale_fix(project, source), host=host, file=relpath))
     for name, channel in sorted(lock.channels.items()):
         tag = tags.get(ModelName.parse(name).key)
+        # `doit build` puts every channel of the lock back; promoting again works too, with
+        # the options the channel was promoted with.
+        fix = f"{hint}doit build (restores every channel the lock records), or {hint}" \
+              f"{repoint_command(name, channel)}"
         if tag is None:
             findings.append(Finding(name, "channel-missing",
                                     f"channel {name} (-> {channel.target}) is not on {server.url}",
-                                    f"{hint}doit promote {name} {channel.target}", host=host))
+                                    fix, host=host))
         elif tag.digest != channel.digest:
             findings.append(Finding(
                 name, "channel-drifted",
                 f"channel {name} on {server.url} is {short(tag.digest)}, the lock points it at "
-                f"{channel.target} ({short(channel.digest)})",
-                f"{hint}doit promote {name} {channel.target}", host=host))
+                f"{channel.target} ({short(channel.digest)})", fix, host=host))
     return findings
 
 
@@ -236,17 +251,53 @@ def _check_checklist(project: Project, lock: Lock, models: list[ModelSource], st
                                            f.fix, file=f.file, line=f.line))
 
 
+def _check_layout(project: Project, models: list[ModelSource], ignored: list[IgnoredFile],
+                  report: Report) -> None:
+    """Modelfiles whose place gives no valid name; a models folder with nothing to check."""
+    for item in ignored:
+        if item.misplaced:
+            report.findings.append(Finding(item.relpath, "invalid", item.describe(), item.fix,
+                                           file=item.relpath, line=1))
+            report.models.append(ModelState(item.relpath, item.relpath, "invalid", item.reason))
+    if not models:
+        where = project.relative(project.models_dir)
+        report.findings.append(Finding(
+            "*", "no-models", f"nothing to check: no Modelfile under {where}/ gives a model",
+            f"add {where}/<model>/<tag>.Modelfile (`doit lint` lists the files it ignored)"))
+
+
+def _channel_states(lock: Lock, report: Report) -> None:
+    """Each channel of the lock with its state, as `doit status` shows it."""
+    kinds = {"channel-orphan": "orphaned", "channel-stale": "stale", "channel-conflict": "invalid",
+             "channel-missing": "missing", "channel-drifted": "drifted"}
+    for name, channel in sorted(lock.channels.items()):
+        found = [f for f in report.findings if f.model == name and f.kind in kinds]
+        state = ModelState(name, None, "up to date", f"channel -> {channel.target}", channel.digest)
+        if found:
+            state.state = kinds[found[0].kind]
+            state.reason = f"channel -> {channel.target}: {found[0].message}"
+        report.channel_states.append(state)
+
+
 def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
             digest: Callable[[str], str], strict: bool = False) -> Report:
-    """Check sources against the lock and, unless offline, every host against the lock."""
+    """Check sources against the lock and, unless offline, every host against the lock.
+
+    A model or channel that no server could be asked about is "not checked", never "up to
+    date": its sources match the lock, nothing more is known.
+    """
+    host_list = list(dict.fromkeys(hosts))
+    for host in host_list:
+        Server(host, origin=project.host_origin)  # a malformed host: one ServerError, first
     lock = lockfile.read(project.lock_path, project.lock_cache)
-    models = project.models()
+    models, ignored = project.models_and_ignored()
     report = Report(offline=offline, channels={k: c.target for k, c in sorted(lock.channels.items())})
     _check_sources(project, lock, models, digest, report)
+    _check_layout(project, models, ignored, report)
     _check_checklist(project, lock, models, strict, report)
     if offline:
+        _channel_states(lock, report)
         return report
-    host_list = list(dict.fromkeys(hosts))
     report.hosts = [HostReport(h) for h in host_list]
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(host_list)))) as pool:
         results = list(pool.map(lambda pair: _check_host(project, lock, models, *pair),
@@ -256,8 +307,12 @@ def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
         report.findings.extend(findings)
         for f in findings:
             by_model.setdefault(f.model, []).append(f)
-    for state in report.models:
+    _channel_states(lock, report)
+    for state in report.models + report.channel_states:
         if state.state != "up to date":
+            continue
+        if not report.checked_on:
+            state.state = "not checked"
             continue
         server_findings = by_model.get(state.name, [])
         kinds = [f.kind for f in server_findings]
@@ -267,7 +322,7 @@ def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
         elif "drifted" in kinds:
             state.state, state.reason = "drifted", next(f.message for f in server_findings
                                                          if f.kind == "drifted")
-        elif server_findings:
+        elif server_findings and state.modelfile is not None:
             state.state, state.reason = "stale", server_findings[0].message
     return report
 
