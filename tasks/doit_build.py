@@ -185,7 +185,11 @@ def task_build() -> Any:
             "verbosity": 2,
             "meta": MODEL_META,
         }
-    for channel, (target, digest) in sorted(state.channels().items()):
+    try:
+        channels = state.channels()
+    except DoitOllamaError:
+        channels = {}  # a lock that cannot be read: every model's build says why
+    for channel, (target, digest) in sorted(channels.items()):
         try:
             if ModelName.parse(channel).key in state.repo:
                 continue  # also has a Modelfile: `doit verify` reports the conflict

@@ -194,7 +194,7 @@ class Reporter(ConsoleReporter):
         self.tally.failed.append((name, reason))
         first = self._first.setdefault(reason, task.name)
         if first != task.name:  # e.g. every model of a run whose server is down
-            self.write(f"{fail.get_name()} - taskid:{task.name}: the same failure as {first}\n")
+            self.write(f"{task.name}: failed as {first} did (above)\n")
             return
         super().add_failure(task, fail)
 

@@ -101,10 +101,34 @@ def test_invalid_modelfile_keeps_ollamas_message(tmp_path: Path) -> None:
 
 def test_every_rule_is_documented_and_has_a_test() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "checklist.md").read_text()
-    tested = {c[0] for c in RULE_CASES} | {"outside-path", "untracked", "uncommitted", "no-git"}
+    tested = {c[0] for c in RULE_CASES} | {"outside-path", "untracked", "uncommitted", "no-git",
+                                           "ignored-file", "misplaced-modelfile"}
     for rule in RULES:
         assert f"`{rule}`" in doc, rule
         assert rule in tested, rule
+
+
+def test_files_that_are_not_built_are_findings_for_that_file(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", "127.0.0.1:9")
+    repo.write("models/bot/v1.Modelfile", CLEAN)
+    for name in ("v3.modelfile", "Modelfile.v2", "v1.Modelfile.bak"):
+        repo.write(f"models/bot/{name}", CLEAN)
+    repo.write("models/stray.Modelfile", "# stray\nFROM base:1b\nPARAMETER temprature 1\n")
+    result = repo.doit("lint", expect=1)  # a finding per file, not a failure of the command
+    out = result.out
+    assert "models/bot/v3.modelfile:1: warning ignored-file" in out
+    assert "fix: rename it to models/bot/v3.Modelfile" in out
+    assert "models/bot/Modelfile.v2:1: warning ignored-file" in out
+    assert "fix: rename it to models/bot/v2.Modelfile" in out
+    assert "models/bot/v1.Modelfile.bak:1: warning ignored-file" in out
+    assert "models/stray.Modelfile:1: error misplaced-modelfile" in out
+    # the misplaced Modelfile's content is still checked
+    assert "models/stray.Modelfile:3: error unknown-parameter" in out
+    assert "lint: 2 errors, 4 warnings in 5 files" in out  # and no-git, with the configured paths
+    assert "fix: git init && git add models lock/models.lock && git commit" in out
+    found = lint.lint_project(load_project(repo.root), [repo.root / "models/bot"], git=False).findings
+    assert sorted(f.file for f in found) == ["models/bot/Modelfile.v2", "models/bot/v1.Modelfile.bak",
+                                             "models/bot/v3.modelfile"]
 
 
 def test_outside_path_by_dotdot_and_by_symlink(tmp_path: Path) -> None:

@@ -43,10 +43,42 @@ def test_layout_gives_names(tmp_path: Path) -> None:
     assert source.relpath == "models/my-bot/v1.0.Modelfile"
 
 
-def test_a_modelfile_at_the_wrong_depth_is_explained(tmp_path: Path) -> None:
+def test_a_modelfile_at_the_wrong_depth_is_set_aside_with_the_reason(tmp_path: Path) -> None:
     write(tmp_path, "models/stray.Modelfile")
-    with pytest.raises(ConfigError, match="a Modelfile must sit at models/<model>/<tag>.Modelfile"):
-        names(tmp_path)
+    write(tmp_path, "models/a/b/c/v1.Modelfile")
+    write(tmp_path, "models/bot/v1.Modelfile")
+    models, ignored = load_project(tmp_path, environ={}).models_and_ignored()
+    assert [m.display for m in models] == ["bot:v1"]
+    assert [(i.relpath, i.misplaced) for i in ignored] == [("models/stray.Modelfile", True),
+                                                          ("models/a/b/c/v1.Modelfile", True)]
+    assert all("a Modelfile must sit at models/<model>/<tag>.Modelfile" in i.reason for i in ignored)
+
+
+def test_names_that_only_resemble_a_modelfile_are_set_aside_with_the_fix(tmp_path: Path) -> None:
+    for name in ("v3.modelfile", "Modelfile.v2", "v1.Modelfile.bak", "MODELFILE", "v1.test.toml",
+                 "Modelfile.test.toml", "notes.md"):
+        write(tmp_path, f"models/bot/{name}")
+    ignored = {i.relpath: i for i in load_project(tmp_path, environ={}).models_and_ignored()[1]}
+    assert set(ignored) == {"models/bot/v3.modelfile", "models/bot/Modelfile.v2",
+                            "models/bot/v1.Modelfile.bak", "models/bot/MODELFILE"}
+    assert not any(i.misplaced for i in ignored.values())
+    assert ignored["models/bot/v3.modelfile"].fix == "rename it to models/bot/v3.Modelfile"
+    assert ignored["models/bot/Modelfile.v2"].fix == "rename it to models/bot/v2.Modelfile"
+    assert "backup" in ignored["models/bot/v1.Modelfile.bak"].fix
+
+
+def test_a_configured_models_folder_is_the_one_fixes_name(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.doit-ollama]\nmodels = "llm/models"\n'
+                                      'extra-models = { "legacy:v1" = "old/Modelfile" }\n')
+    write(tmp_path, "llm/models/bot/v1.Modelfile")
+    write(tmp_path, "llm/models/bot/v2.modelfile")
+    write(tmp_path, "old/Modelfile")
+    project = load_project(tmp_path, environ={})
+    models, ignored = project.models_and_ignored()
+    by_name = {m.display: m for m in models}
+    assert project.new_version_path(by_name["bot:v1"]) == "llm/models/bot/<next>.Modelfile"
+    assert "extra-models as \"legacy:<next>\"" in project.new_version_path(by_name["legacy:v1"])
+    assert ignored[0].fix == "rename it to llm/models/bot/v2.Modelfile"
 
 
 def test_names_that_differ_only_in_case_collide(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def test_host_url_reads_ollama_host_like_the_client(host: str, url: str) -> None
 
 
 def test_a_bad_port_is_a_server_error() -> None:
-    with pytest.raises(ServerError, match="the port is not a number"):
+    with pytest.raises(ServerError, match="the port must be a number from 1 to 65535"):
         host_url("localhost:abc")
 
 
