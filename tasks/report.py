@@ -53,7 +53,7 @@ def _text(report: Report) -> str:
     count = len(report.findings)
     verdict = "all checks passed" if report.ok else f"{count} problem{'s' * (count != 1)}"
     models = len(report.models)
-    not_checked = f", {unchecked} not checked (no server answered)" if unchecked else ""
+    not_checked = f", {unchecked} not checked" if unchecked else ""
     lines.append(f"verify: {verdict} for {models} model{'s' * (models != 1)}{not_checked} ({hosts})")
     return "\n".join(lines) + "\n"
 
