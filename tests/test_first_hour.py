@@ -325,6 +325,22 @@ def test_build_relock_and_test_force_after_the_name(tmp_path: Path, ollama_doubl
 # --- 11. channels survive a fresh server ----------------------------------------------------
 
 
+def ci_job_commands() -> list[list[str]]:
+    """The doit commands of the build-and-verify jobs of docs/ci.md (GitHub Actions, then
+    GitLab CI: the same commands), in order; the annotation step that runs only on failure
+    is left out."""
+    text = (Path(__file__).parent.parent / "docs" / "ci.md").read_text()
+    jobs = [text.split("  build-and-verify:", 1)[1].split("```", 1)[0],
+            text.split("\nbuild-and-verify:", 1)[1].split("```", 1)[0]]
+    found = []
+    for job in jobs:
+        commands = [line.split("doit ", 1)[1] for line in job.splitlines()
+                    if line.strip().startswith(("run: doit ", "- doit ")) and "|| true" not in line]
+        found.append([shlex.split(c) for c in commands])
+    assert found[0] == found[1], found  # both CI systems run the same job
+    return found[0]
+
+
 def test_build_then_verify_passes_on_a_server_that_lost_everything(
         story: tuple[DoitRepo, dict[str, str]], ollama_server: OllamaServer) -> None:
     repo, names = story
@@ -337,11 +353,15 @@ def test_build_then_verify_passes_on_a_server_that_lost_everything(
         for name in [*names.values(), channel]:
             client.delete(name)
 
-    # the CI job of docs/ci.md: build, then verify
-    out = repo.doit("build").out
+    # the CI job of docs/ci.md, command by command: build, then verify
+    job = ci_job_commands()
+    assert job[0] == ["build"] and job[1][0] == "verify", job
+    out = repo.doit(*job[0]).out
     assert f"{channel}: restored the channel -> {names['bot']} " \
            f"({locked.channels[channel].digest.removeprefix('sha256:')[:12]})" in out
-    repo.doit("verify", "--format", "junit", "--output", "reports/verify.xml")
+    for command in job[1:]:
+        repo.doit(*command)
+    assert "failures=\"0\"" in (repo.root / "reports/verify.xml").read_text()
     assert repo.lock().channels == locked.channels
     status = repo.doit("status").out
     assert any(line.startswith(channel) and "up to date" in line and f"channel -> {names['bot']}"
@@ -357,3 +377,23 @@ def test_build_then_verify_passes_on_a_server_that_lost_everything(
         ollama_server.double.controls.reset_requests()
         repo.doit("build")
         assert [r.path for r in ollama_server.double.controls.requests()] == ["/api/tags"]
+
+
+def test_a_channel_whose_version_was_rebuilt_is_not_restored_blindly(
+        tmp_path: Path, ollama_double: OllamaDouble, registry) -> None:  # type: ignore[no-untyped-def]
+    import ollama
+
+    registry.publish(BASE, seed=1)
+    repo = make_repo(tmp_path / "repo", ollama_double.host)
+    bot = repo.model("bot:dev", f"FROM {BASE}\nSYSTEM one\n")  # a mutable tag
+    repo.doit("build")
+    repo.doit("promote", "--force", "--reason", "try it", "bot:prod", "bot:dev")
+    bot.write_text(bot.read_text().replace("one", "two"))
+    repo.doit("build")  # bot:dev rebuilt; the channel on the server is the promoted model
+    assert "-- build:bot:prod" in repo.doit("build").out
+    with ollama.Client(host=ollama_double.url) as client:
+        client.delete("bot:prod")
+    out = repo.doit("build:bot:prod", expect=1).out  # the channel's own task
+    assert "channel bot:prod cannot be restored: it was given bot:dev at" in out
+    assert "doit test bot:dev && doit promote --force --reason 'try it' bot:prod bot:dev" in out
+    assert "build summary: 0 built, 1 up to date, 1 failed" in out
