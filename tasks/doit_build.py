@@ -7,6 +7,7 @@ import gc
 import hashlib
 import inspect
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from doit.exceptions import TaskFailed
@@ -22,19 +23,30 @@ from .project import ModelSource
 __all__ = ["task_build"]
 
 
-def _up_to_date(name: str) -> Any:
-    """doit `uptodate` item for one model; any error means "run it" so the action reports it."""
+def _up_to_date(check: Callable[..., bool], *args: Any) -> Any:
+    """A doit `uptodate` item calling `check(*args, values)`; any error means "run it", so
+    the action reports it."""
 
-    def locked_and_on_the_server(task: Any, values: dict[str, Any]) -> bool:
+    def item(task: Any, values: dict[str, Any]) -> bool:
         try:
-            return run().is_current(name, values)
+            return check(*args, values)
         except (DoitOllamaError, OSError):
             return False
 
     # doit asks inspect.signature() of every uptodate item on every run (which arguments
     # to pass); a ready answer saves ~10 ms per 1000 models.
-    locked_and_on_the_server.__signature__ = _UPTODATE_SIGNATURE  # type: ignore[attr-defined]
-    return locked_and_on_the_server
+    item.__signature__ = _UPTODATE_SIGNATURE  # type: ignore[attr-defined]
+    return item
+
+
+def _model_is_current(name: str, values: dict[str, Any]) -> bool:
+    """Locked, as doit last built it, on the server, base unchanged (Run.is_current)."""
+    return run().is_current(name, values)
+
+
+def _channel_is_current(channel: str, digest: str, values: dict[str, Any]) -> bool:
+    """The server lists the channel at its locked digest."""
+    return run().channel_is_current(channel, digest)
 
 
 def _signature_of(task: Any, values: dict[str, Any]) -> None: ...
@@ -69,19 +81,6 @@ def _build_action(name: str, relock: bool) -> Any:
     except DoitOllamaError as err:
         text = str(err)
         return TaskFailed(text if text.startswith(name) else f"{name}: {text}")
-
-
-def _channel_up_to_date(channel: str, digest: str) -> Any:
-    """doit `uptodate` item for one channel: the server lists it at its locked digest."""
-
-    def on_the_server(task: Any, values: dict[str, Any]) -> bool:
-        try:
-            return run().channel_is_current(channel, digest)
-        except (DoitOllamaError, OSError):
-            return False
-
-    on_the_server.__signature__ = _UPTODATE_SIGNATURE  # type: ignore[attr-defined]
-    return on_the_server
 
 
 def _channel_action(channel: str) -> Any:
@@ -181,7 +180,7 @@ def task_build() -> Any:
             "params": [relock],
             "file_dep": file_dep,
             "task_dep": task_dep,
-            "uptodate": [_up_to_date(source.display)],
+            "uptodate": [_up_to_date(_model_is_current, source.display)],
             "verbosity": 2,
             "meta": MODEL_META,
         }
@@ -200,7 +199,7 @@ def task_build() -> Any:
             "doc": f"restore the channel {channel} -> {target} on the server",
             "actions": [(_channel_action, [channel])],
             "task_dep": [f"build:{target}"] if target in state.by_name else [],
-            "uptodate": [_channel_up_to_date(channel, digest)],
+            "uptodate": [_up_to_date(_channel_is_current, channel, digest)],
             "verbosity": 2,
             "meta": CHANNEL_META,
         }

@@ -29,25 +29,18 @@ def _text(report: Report) -> str:
     # "ok" only for what every server asked confirmed; the reason a server could not be
     # asked is the unreachable error above, given once.
     partly = f" (not checked on {', '.join(down)})" if down and report.checked_on else ""
+    shown = [(state, f"{state.name} ({_short(state.digest)})") for state in report.models]
+    shown += [(state, f"channel {state.name} -> {report.channels.get(state.name, '?')}")
+              for state in report.channel_states]
     unchecked = 0
-    for state in report.models:
+    for state, text in shown:
         if state.name in failing:
             continue
-        shown = f"{state.name} ({_short(state.digest)})"
         if state.state == "not checked":
             unchecked += 1
-            lines.append(f"not checked: {shown}")
+            lines.append(f"not checked: {text}")
         else:
-            lines.append(f"ok: {shown}{partly}")
-    for state in report.channel_states:
-        if state.name in failing:
-            continue
-        shown = f"channel {state.name} -> {report.channels.get(state.name, '?')}"
-        if state.state == "not checked":
-            unchecked += 1
-            lines.append(f"not checked: {shown}")
-        else:
-            lines.append(f"ok: {shown}{partly}")
+            lines.append(f"ok: {text}{partly}")
     hosts = "offline: sources against the lock only" if report.offline else (
         ", ".join(h.host + ("" if h.reachable else " (unreachable)") for h in report.hosts))
     count = len(report.findings)
