@@ -132,6 +132,7 @@ class Reporter(ConsoleReporter):
         self.tally = BuildTally()
         self._tasks: Mapping[str, Any] = {}
         self._selected: list[str] = []
+        self._done: list[tuple[Any, str | None]] = []  # (task, "up to date"/"ignored"/None)
         self._first: dict[str, str] = {}  # a failure's reason -> the first task that had it
         self._unmet = False  # a task skipped because a task it depends on failed
         self._errors = False  # a failure that is not ordinary (a bug): doit's exit 2 stands
@@ -149,22 +150,29 @@ class Reporter(ConsoleReporter):
         if _kind(task) != "report":
             super().execute_task(task)
 
+    # Successes are only noted here (a no-op build of 1000 models passes through these
+    # 1000 times) and sorted out for the summary, which only a failing run prints.
+
     def skip_uptodate(self, task: Any) -> None:
         super().skip_uptodate(task)
-        if _kind(task) in ("model", "channel"):
-            self.tally.up_to_date.append(_short(task.name))
+        self._done.append((task, "up to date"))
 
     def skip_ignore(self, task: Any) -> None:
         super().skip_ignore(task)
-        if _kind(task) in ("model", "channel"):
-            self.tally.ignored.append(_short(task.name))
+        self._done.append((task, "ignored"))
 
     def add_success(self, task: Any) -> None:
         super().add_success(task)
-        if _kind(task) in ("model", "channel"):
-            outcome = (task.values or {}).get("outcome")
-            (self.tally.up_to_date if outcome == "up to date" else self.tally.built).append(
-                _short(task.name))
+        self._done.append((task, None))
+
+    def _count_successes(self) -> None:
+        for task, how in self._done:
+            if _kind(task) not in ("model", "channel"):
+                continue
+            if how is None:  # executed: the build step says whether it changed anything
+                how = "up to date" if (task.values or {}).get("outcome") == "up to date" else "built"
+            {"up to date": self.tally.up_to_date, "ignored": self.tally.ignored,
+             "built": self.tally.built}[how].append(_short(task.name))
 
     def add_failure(self, task: Any, fail: Any) -> None:
         kind = _kind(task)
@@ -207,6 +215,7 @@ class Reporter(ConsoleReporter):
     def complete_run(self) -> None:
         super().complete_run()
         if self.tally.failing:
+            self._count_successes()
             self.write("#" * 40 + "\n" + self.tally.render(_attempted(self._tasks, self._selected)))
         if self._unmet and not self._errors and not self.runtime_errors:
             # doit would exit 2 ("error") because models were skipped for a failed base;
