@@ -280,9 +280,10 @@ def test_verify_and_status_with_the_only_host_down_say_not_checked(
 
 
 @pytest.mark.parametrize("host", ["http://[bad", "foo:bar:baz", ":99999", "ftp://gpu-1", "gpu 1"])
-def test_malformed_hosts_get_one_clear_message(story: tuple[DoitRepo, dict[str, str]],
-                                               host: str) -> None:
-    repo = story[0]
+def test_malformed_hosts_get_one_clear_message(tmp_path: Path, host: str) -> None:
+    repo = make_repo(tmp_path / "repo", f"127.0.0.1:{closed_port()}")
+    repo.model("bot:v1", f"FROM {BASE}\n")
+    repo.model("other:v1", f"FROM {BASE}\n")
     for command in ("verify", "status"):
         out = repo.doit(command, "--host", host, expect=1).output
         assert out.count(f"invalid Ollama host {host!r} (set by --host): ") == 1, out
