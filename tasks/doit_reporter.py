@@ -41,7 +41,7 @@ def _short(task_name: str) -> str:
     return task_name.split(":", 1)[1] if ":" in task_name else task_name
 
 
-def reason_of(name: str, message: str) -> str:
+def _reason(name: str, message: str) -> str:
     """A failure message in one line: its first line (followed by the list it introduces,
     if it ends with a colon), without the model name it starts with."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
@@ -198,7 +198,7 @@ class Reporter(ConsoleReporter):
             super().add_failure(task, fail)
             return
         name = _short(task.name)
-        reason = reason_of(name, fail.message)
+        reason = _reason(name, fail.message)
         self.tally.failed.append((name, reason))
         first = self._first.setdefault(reason, task.name)
         if first != task.name:  # e.g. every model of a run whose server is down
