@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
-from . import gotemplate, modelfile, smoke
+from . import createrequest, gotemplate, modelfile, smoke
 from .errors import DoitOllamaError, ModelfileError, ModelNameError
 from .ghactions import workflow_command
 from .modelfile import Modelfile
@@ -215,7 +215,7 @@ def _local_path(args: str, folder: Path, file: _File, line: int | None,
                 what: str) -> str | None:
     """The absolute path an instruction names (as Ollama expands it), or None."""
     try:
-        return modelfile.expand_path(args, folder)
+        return createrequest.expand_path(args, folder)
     except ModelfileError as err:
         file.add("invalid-value", line, f"{what} {args}: {err.msg}", "fix the path")
         return None
@@ -233,7 +233,7 @@ def _check_outside(project: Project, file: _File, path: str, args: str, line: in
     candidates = [path]
     if os.path.isdir(path):
         try:  # a safetensors folder: its files are often links into a download cache
-            candidates += modelfile.files_for_model(path)
+            candidates += createrequest.files_for_model(path)
         except ModelfileError:
             pass
     for candidate in candidates:
