@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ __all__ = [
     "ResolvedRequest",
     "current_user_home",
     "expand_path",
+    "file_not_found",
     "files_for_model",
+    "names_a_file",
+    "parameter_hint",
     "resolve",
     "user_home",
     "wire_json",
@@ -181,7 +185,7 @@ class _Resolver:
             try:
                 self._apply(name, args, line)
             except ModelfileError as err:
-                raise ModelfileError(err.msg, err.line or line) from None
+                raise ModelfileError(err.msg, err.line or line, hint=err.hint) from None
         return self._assemble()
 
     def _apply(self, name: str, args: str, line: int | None) -> None:
@@ -313,7 +317,8 @@ def _typed_parameter(name: str, value: str) -> Any:
     """api.FormatParams for one PARAMETER line."""
     kind = PARAMETER_TYPES.get(name)
     if kind is None:
-        raise ModelfileError(ERR_UNKNOWN_PARAMETER.format(name=name))
+        raise ModelfileError(ERR_UNKNOWN_PARAMETER.format(name=name),
+                             hint=parameter_hint(name, value))
     if kind == "list":
         return [value]
     if kind == "float32":
@@ -330,6 +335,17 @@ def _typed_parameter(name: str, value: str) -> Any:
     if flag is None:
         raise ModelfileError(ERR_INVALID_VALUE.format(kind="bool", value=value))
     return flag
+
+
+def parameter_hint(name: str, value: str) -> str | None:
+    """What a PARAMETER name Ollama does not know probably meant (None if nothing is close)."""
+    if not name:  # Ollama's reader ends the name at the second space
+        return ("more than one space after PARAMETER leaves the name empty: "
+                f"write `PARAMETER {value}`")
+    import difflib  # only when a name is wrong
+
+    close = difflib.get_close_matches(name, list(PARAMETER_TYPES), 1)
+    return f"did you mean PARAMETER {close[0]}?" if close else None
 
 
 # --- the names local files travel under ---------------------------------------------------------
@@ -439,6 +455,26 @@ def expand_path(path: str, relative_dir: str | os.PathLike[str]) -> str:
             rest = "/" + tail if slash else ""
         return filepath.abs_path(filepath.join(home, rest))
     return filepath.abs_path(filepath.join(os.fspath(relative_dir), path))
+
+
+# --- where doit-ollama reads a FROM more strictly than Ollama ------------------------------------
+
+# Ollama reads a FROM that names nothing on disk as a model name, so `FROM ./weights/bot.gguf`
+# with the file missing becomes a pull of "./weights/bot.gguf" and `FROM weights.gguf` one of
+# weights.gguf:latest. A value shaped like this can only have meant a file: build and lint
+# both call it a missing file.
+_FILE_SHAPED: Final = re.compile(r"^(\.{1,2}/|/|~)|\.(gguf|bin|safetensors)$", re.IGNORECASE)
+
+
+def names_a_file(args: str) -> bool:
+    """True when a FROM value can only mean a local file: it starts with `./`, `../`, `/` or
+    `~`, or ends in .gguf, .bin or .safetensors."""
+    return _FILE_SHAPED.search(args) is not None
+
+
+def file_not_found(what: str, args: str, looked_for: str) -> str:
+    """The message for a FROM, ADAPTER or DRAFT whose file is not there (build and lint)."""
+    return f"{what} {args}: file not found (looked for {looked_for})"
 
 
 # --- a model folder's files (filesForModel) ------------------------------------------------------

@@ -335,12 +335,14 @@ def _scan(text: str) -> _Scan:
                 editor_line += 1
         previous = char
         following, keep, fault = _transition(char, state, word)
-        if fault is _Fault.EOF:
-            raise ModelfileError(f"{ERR_EOF}: {''.join(word)}")
+        if fault is _Fault.EOF:  # Ollama gives no line; ours is where the name started
+            raise ModelfileError(f"{ERR_EOF}: {''.join(word)}", editor_line=start_line,
+                                 hint=_cut_short(state, char))
         if fault is _Fault.COMMAND:
             raise ModelfileError(ERR_COMMAND, line, editor_line=editor_line)
         if fault is _Fault.ROLE:
-            raise ModelfileError(ERR_ROLE, line, editor_line=editor_line)
+            hint = None if word else "more than one space after MESSAGE leaves the role empty"
+            raise ModelfileError(ERR_ROLE, line, editor_line=editor_line, hint=hint)
         if following is not state:
             # The word just finished: record what it was.
             if state is State.NAME:
@@ -367,14 +369,37 @@ def _scan(text: str) -> _Scan:
 
     if state is State.VALUE:
         if _unquoted_bounds(word) is None:
-            raise ModelfileError(ERR_EOF)
+            # Ollama says only "unexpected EOF"; the quote that never closed opened on the
+            # instruction's first line (a value cannot start on a later one).
+            quote = '"""' if "".join(word).lstrip(_TRIM).startswith('"""') else '"'
+            opened = f"the {quote} that opens the {_keyword(name, role)} value here"
+            raise ModelfileError(ERR_EOF, editor_line=start_line, hint=f"{opened} is never closed")
         instructions.append((name, _value(word, role)))
         starts.append(start_line)
     elif state is State.COMMENT:
         comments.append(Comment(len(instructions), text[comment_start:]))
     elif state is not State.NIL:
-        raise ModelfileError(ERR_EOF)
+        raise ModelfileError(ERR_EOF, editor_line=start_line,
+                             hint="the file ends before this instruction has a value")
     return _Scan(instructions, starts, comments)
+
+
+def _keyword(name: str, role: str) -> str:
+    """How the instruction named `name` is written, for messages (FROM, PARAMETER stop)."""
+    if role:
+        return "MESSAGE"
+    if name == "model":
+        return "FROM"
+    return name.upper() if name in _VALUE_COMMANDS else f"PARAMETER {name}"
+
+
+def _cut_short(state: State, char: str) -> str:
+    """Why a PARAMETER name or a MESSAGE role ended where Ollama stops reading."""
+    if char in NEWLINES:
+        return "the line ends before the value"
+    if state is State.PARAMETER:
+        return f"a PARAMETER name holds only letters, digits and _, so {char!r} ends it"
+    return f"a MESSAGE role holds only letters, so {char!r} ends it"
 
 
 def _value(word: list[str], role: str) -> str:
