@@ -193,9 +193,9 @@ class App:
             op(keep)
             writer._check(final=True)
         except ApiError as exc:
-            x.error(exc.status, exc.message)
+            x.stream_json(exc.status, gojson.Struct(error=exc.message))
             return
-        x.json(200, last[0])
+        x.stream_json(200, last[0])
 
     # --- simple endpoints --------------------------------------------------------------------
 
