@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -127,14 +128,19 @@ def test_client_create_blob_returns_the_file_digest(client: ollama.Client, gguf_
 
 # --- create ----------------------------------------------------------------------------------
 
-def test_create_from_gguf_progress_and_listing(client: ollama.Client, model_name: Callable[..., str],
+def test_create_from_gguf_progress_and_listing(client: ollama.Client, http: httpx.Client,
+                                               model_name: Callable[..., str],
                                                gguf_file: Callable[..., Path]) -> None:
     name = model_name("gguf")
-    lines = create_from_gguf(client, name, gguf_file(seed=1))
+    path = gguf_file(seed=1)
+    upload = sha256_file(path)
+    lines = create_from_gguf(client, name, path)
     seen = statuses(lines)
-    assert seen[0] == "parsing GGUF"
-    assert "writing manifest" in seen and seen[-1] == "success"
-    assert any(s.startswith(("using existing layer sha256:", "creating new layer sha256:")) for s in seen)
+    # 0.33.0-rc2 reports no "validating GGUF model" progress (llama-quantize logs to stderr)
+    assert seen[:2] == ["parsing GGUF", "verifying conversion"] and seen[3:] == ["writing manifest", "success"]
+    assert seen[2].startswith(("creating new layer sha256:", "using existing layer sha256:"))
+    layer = seen[2].rsplit(" ", 1)[1]
+    assert layer != upload  # the model layer is llama-quantize's rewrite, not the upload
     entry = listed(client, name)
     assert entry is not None
     assert len(entry.digest) == 64 and set(entry.digest) <= set(HEX64)
@@ -142,6 +148,11 @@ def test_create_from_gguf_progress_and_listing(client: ollama.Client, model_name
     assert entry.details.family == "llama"
     assert entry.details.quantization_level == "F16"
     assert entry.size and entry.size > 0
+    shown = http.post("/api/show", json={"model": name}).json()
+    assert shown["model_info"]["general.quantization_version"] == 2  # written by the rewrite
+    client.delete(name)  # its last model gone: the rewritten layer is pruned, the upload is not
+    assert http.head(f"/api/blobs/{layer}").status_code == 404
+    assert http.head(f"/api/blobs/{upload}").status_code == 200
 
 
 def test_create_is_deterministic(client: ollama.Client, model_name: Callable[..., str],
@@ -235,13 +246,26 @@ def test_create_error_before_output_has_a_status(http: httpx.Client, client: oll
     name = model_name("neither")
     streamed = http.post("/api/create", json={"model": name})
     assert streamed.status_code == 400
-    assert streamed.headers["content-type"].startswith("application/json")
+    assert streamed.headers["content-type"] == "application/json"  # written by Ollama, not gin
     assert streamed.json() == {"error": "neither 'from' or 'files' was specified"}
     whole = http.post("/api/create", json={"model": name, "stream": False})
     assert (whole.status_code, whole.json()["error"]) == (400, "neither 'from' or 'files' was specified")
+    assert whole.headers["content-type"] == "application/json"
     with pytest.raises(ollama.ResponseError) as caught:
         list(client.create(name, stream=True))
     assert caught.value.status_code == 400
+
+
+def test_a_streaming_endpoints_single_reply_is_plain_json(http: httpx.Client, client: ollama.Client,
+                                                         model_name: Callable[..., str],
+                                                         gguf_file: Callable[..., Path]) -> None:
+    base = model_name("plainbase")
+    create_from_gguf(client, base, gguf_file(seed=15))
+    done = http.post("/api/create", json={"model": model_name("plain"), "from": base, "stream": False})
+    assert (done.status_code, done.headers["content-type"], done.content) == \
+        (200, "application/json", b'{"status":"success"}')
+    listing = http.get("/api/tags")  # gin's c.JSON elsewhere
+    assert listing.headers["content-type"] == "application/json; charset=utf-8"
 
 
 def test_create_ignores_the_removed_modelfile_field(http: httpx.Client, model_name: Callable[..., str]) -> None:
@@ -313,6 +337,22 @@ def test_show_reports_what_was_created(http: httpx.Client, client: ollama.Client
     via_client = client.show(name)
     assert via_client.details.family == "llama"
     assert via_client.modelinfo is not None and via_client.modelinfo["general.architecture"] == "llama"
+
+
+def test_show_prints_adapter_and_draft_lines(http: httpx.Client, client: ollama.Client,
+                                             model_name: Callable[..., str],
+                                             gguf_file: Callable[..., Path]) -> None:
+    base, both = model_name("adbase"), model_name("adboth")
+    create_from_gguf(client, base, gguf_file(seed=16))
+    lora = client.create_blob(gguf_file(seed=17, extra_metadata={
+        "general.type": "adapter", "adapter.type": "lora", "adapter.lora.alpha": 16.0}))
+    draft = client.create_blob(gguf_file(seed=18))
+    response = http.post("/api/create", json={"model": both, "from": base, "adapters": {"lora.gguf": lora},
+                                              "draft_files": {"draft.gguf": draft}, "stream": False})
+    assert response.status_code == 200, response.text
+    lines = [line.split(" ", 1)[0] for line in http.post("/api/show", json={"model": both}).json()["modelfile"]
+             .splitlines() if line and not line.startswith("#")]
+    assert lines == ["FROM", "ADAPTER", "DRAFT", "TEMPLATE"]
 
 
 def test_show_missing_model(http: httpx.Client, client: ollama.Client, model_name: Callable[..., str]) -> None:
@@ -471,3 +511,55 @@ def test_digest_survives_restart_and_fresh_folder(ollama_server: OllamaServer, c
         create_from_gguf(other, name, gguf, system="stay the same", parameters={"seed": 42})
         assert digest_of(other, name) == digest
         other.close()
+
+
+# --- the double against a real server ------------------------------------------------------------
+
+def test_the_double_gives_a_real_servers_digests(ollama_double: OllamaDouble, real_ollama: OllamaServer,
+                                                 gguf_file: Callable[..., Path]) -> None:
+    """The same creates on the double and on a real Ollama of the version the double models
+    list the same digests: GGUF rewrites, configs, inherited layers, adapters and drafts."""
+    with httpx.Client(base_url=real_ollama.url, timeout=120) as real:
+        version = real.get("/api/version").json()["version"]
+    if version != ollama_double.version:
+        pytest.skip(f"the double models Ollama {ollama_double.version}; this server is {version}")
+    prefix = f"doit-ollama-test-{uuid.uuid4().hex[:8]}-"
+    files = {
+        "one": gguf_file(seed=40),
+        "blocks": gguf_file(seed=41, n_tensors=6, size=128),
+        "meta": gguf_file(seed=42, extra_metadata={"tokenizer.chat_template": "{{ messages }}",
+                                                  "tokenizer.ggml.tokens": ["a", "b"], "general.flag": True}),
+        "gemma": gguf_file(seed=43, architecture="gemma3", n_tensors=3),
+        "lora": gguf_file(seed=44, extra_metadata={"general.type": "adapter", "adapter.type": "lora"}),
+    }
+    digests = {key: sha256_file(path) for key, path in files.items()}
+    creates = [(key, {"files": {f"{key}.gguf": digests[key]}}) for key in ("one", "blocks", "meta", "gemma")]
+    creates += [
+        ("bot", {"from": prefix + "one:v1", "template": "{{ .System }} {{ .Prompt }}", "system": "Be brief.",
+                 "parameters": {"temperature": 0, "stop": ["<end>", "<eot>"], "num_ctx": 512},
+                 "license": ["MIT", "Apache-2.0"], "messages": [{"role": "user", "content": "hi"}]}),
+        ("chain", {"from": prefix + "bot:v1", "system": "Be briefer.", "parameters": {"top_k": 5}}),
+        ("adapted", {"from": prefix + "one:v1", "adapters": {"lora.gguf": digests["lora"]}}),
+        ("drafted", {"from": prefix + "blocks:v1", "draft_files": {"one.gguf": digests["one"]}}),
+        ("requires", {"from": prefix + "one:v1", "requires": "0.30.0", "renderer": "r", "parser": "p"}),
+    ]
+
+    def build(url: str) -> dict[str, str]:
+        with httpx.Client(base_url=url, timeout=120) as h:
+            for key, path in files.items():
+                assert h.post(f"/api/blobs/{digests[key]}", content=path.read_bytes()).status_code in (200, 201)
+            for key, body in creates:
+                done = h.post("/api/create", json={"model": f"{prefix}{key}:v1", "stream": False, **body})
+                assert done.status_code == 200, (key, done.text)
+            return {m["name"]: m["digest"] for m in h.get("/api/tags").json()["models"]
+                    if m["name"].startswith(prefix)}
+
+    try:
+        on_real = build(real_ollama.url)
+        on_double = build(ollama_double.url)
+    finally:
+        with httpx.Client(base_url=real_ollama.url, timeout=60) as h:
+            for key, _body in reversed(creates):
+                h.request("DELETE", "/api/delete", json={"model": f"{prefix}{key}:v1"})
+    assert len(on_real) == len(creates)
+    assert on_double == on_real
