@@ -198,9 +198,13 @@ def start_real_ollama(tmp_path: Path) -> Iterator[Callable[[str], RealOllama]]:
     started: list[RealOllama] = []
 
     def start(name: str) -> RealOllama:
-        real = RealOllama(OLLAMA_TEST_BINARY, tmp_path / name, name=name)
+        # its own folder, apart from whatever the test keeps under tmp_path
+        real = RealOllama(OLLAMA_TEST_BINARY, tmp_path / f"real-ollama-{name}", name=name)
         started.append(real)
-        return real.start()
+        real.start()
+        if not REAL_TIER.version:  # for the summary line when no session server was started
+            REAL_TIER.version, REAL_TIER.where = real.version, f"OLLAMA_TEST_BINARY={OLLAMA_TEST_BINARY}"
+        return real
 
     try:
         yield start
