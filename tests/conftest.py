@@ -252,8 +252,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     tier = REAL_TIER
     if tier.ran:
-        line = (f"real-server tier: {tier.ran} tests ran against a real Ollama {tier.version} "
-                f"({tier.where}); {tier.failed} failed, {tier.skipped} skipped")
+        where = tier.where or (f"OLLAMA_TEST_BINARY={OLLAMA_TEST_BINARY}" if OLLAMA_TEST_BINARY
+                               else f"OLLAMA_TEST_HOST={OLLAMA_TEST_HOST}")
+        line = (f"real-server tier: {tier.ran} tests ran against a real Ollama"
+                f"{' ' + tier.version if tier.version else ''} ({where}); "
+                f"{tier.failed} failed, {tier.skipped} skipped")
     elif tier.skipped or tier.failed:
         line = f"real-server tier: 0 tests ran against a real Ollama; {tier.skipped} skipped"
         if not (OLLAMA_TEST_BINARY or OLLAMA_TEST_HOST):
