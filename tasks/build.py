@@ -24,7 +24,7 @@ from .names import ModelName
 from .project import ModelSource, Project
 from .server import Progress, Server, Tag
 
-__all__ = ["Builder", "Change", "compare", "explain_mismatch", "short"]
+__all__ = ["Builder", "Change", "compare", "explain_mismatch", "progress_printer", "short"]
 
 TagIndex = Mapping[tuple[str, str, str, str], Tag]
 
@@ -156,22 +156,7 @@ class Builder:
     # --- progress -----------------------------------------------------------------------
 
     def _progress(self, name: str) -> Callable[[Progress], None]:
-        """A progress printer that shows statuses once and byte counts in 25% steps."""
-        seen: dict[str, int] = {}
-
-        def show(p: Progress) -> None:
-            if p.total and p.completed is not None and p.digest:
-                step = min(4, int(4 * p.completed / p.total)) if p.total else 4
-                key = f"{p.status}:{p.digest}"
-                if seen.get(key, -1) < step:
-                    seen[key] = step
-                    self.say(f"  {name}: {p.status} {_size(p.completed)}/{_size(p.total)} "
-                             f"({25 * step}%)")
-            elif p.status and p.status not in seen:
-                seen[p.status] = 0
-                self.say(f"  {name}: {p.status}")
-
-        return show
+        return progress_printer(self.say, name)
 
     # --- steps --------------------------------------------------------------------------
 
@@ -430,6 +415,24 @@ def _refusal(name: str, source: ModelSource, changes: list[Change], project: Pro
         f"  - or re-lock this tag on purpose: `doit build:{name} --relock`.",
     ]
     return "\n".join(lines)
+
+
+def progress_printer(say: Callable[[str], None], name: str) -> Callable[[Progress], None]:
+    """A progress printer that shows statuses once and byte counts in 25% steps."""
+    seen: dict[str, int] = {}
+
+    def show(p: Progress) -> None:
+        if p.total and p.completed is not None and p.digest:
+            step = min(4, int(4 * p.completed / p.total)) if p.total else 4
+            key = f"{p.status}:{p.digest}"
+            if seen.get(key, -1) < step:
+                seen[key] = step
+                say(f"  {name}: {p.status} {_size(p.completed)}/{_size(p.total)} ({25 * step}%)")
+        elif p.status and p.status not in seen:
+            seen[p.status] = 0
+            say(f"  {name}: {p.status}")
+
+    return show
 
 
 def _size(count: int) -> str:

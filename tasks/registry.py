@@ -136,14 +136,17 @@ class RegistryClient:
             self._connections[host] = conn
         return conn
 
-    def _request(self, method: str, name: ModelName, what: str) -> tuple[int, dict[str, str], bytes]:
+    def _request(self, method: str, name: ModelName, what: str, path: str | None = None,
+                 ) -> tuple[int, dict[str, str], bytes]:
         host = name.host
-        path = f"/v2/{name.namespace}/{name.model}/manifests/{urllib.parse.quote(name.tag)}"
+        if path is None:
+            path = f"/v2/{name.namespace}/{name.model}/manifests/{urllib.parse.quote(name.tag)}"
         url = self.base_url(host) + path
         for attempt in (1, 2):  # a kept-alive connection the registry closed: reconnect once
             conn = self._connection(host)
             try:
-                conn.request(method, path, headers={"Accept": MANIFEST_TYPE})
+                conn.request(method, path, body=b"" if method in ("POST", "PUT") else None,
+                             headers={"Accept": MANIFEST_TYPE})
                 response = conn.getresponse()
                 body = response.read()
                 return response.status, {k.lower(): v for k, v in response.getheaders()}, body
@@ -201,6 +204,22 @@ class RegistryClient:
             return digest
         info = self.get(name)
         return info.digest if info else None
+
+    def mount(self, target: ModelName, digest: str, source: ModelName) -> bool:
+        """Link the blob `digest` into `target`'s repository from `source`'s (a cross-repository
+        mount, no bytes sent); True if the registry did. A registry that cannot mount opens
+        an upload session instead, which is cancelled."""
+        query = urllib.parse.urlencode({"mount": digest, "from": f"{source.namespace}/{source.model}"})
+        path = f"/v2/{target.namespace}/{target.model}/blobs/uploads/?{query}"
+        what = f"linking blob {digest[7:19]} into {target.repository}"
+        status, headers, _ = self._request("POST", target, what, path)
+        if status == 201:
+            return True
+        location = headers.get("location")
+        if status == 202 and location:
+            cancel = urllib.parse.urlsplit(urllib.parse.urljoin(self.base_url(target.host) + path, location))
+            self._request("DELETE", target, what, cancel.path + (f"?{cancel.query}" if cancel.query else ""))
+        return False
 
     def get(self, name: ModelName) -> ManifestInfo | None:
         """The manifest's bytes and digest, or None if the registry has no such tag."""

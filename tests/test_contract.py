@@ -500,6 +500,32 @@ def test_registry_blob_downloads_need_a_redirect_to_another_host(
         assert answer == [{"status": "pulling manifest"}, {"error": "http: no Location header in response"}]
 
 
+def test_push_skips_a_blob_it_mounted_earlier_for_another_repository(
+        http: httpx.Client, client: ollama.Client, distribution: Distribution,
+        model_name: Callable[..., str], gguf_file: Callable[..., Path]) -> None:
+    """Ollama's bookkeeping of cross-repository mounts (server/upload.go): after a layer was
+    mounted, the server treats the blob as uploaded for the rest of its life."""
+    import uuid
+
+    base = model_name("mbase", "1")
+    gguf = gguf_file(seed=uuid.uuid4().int % 10**9)  # never pushed before by this server
+    create_from_gguf(client, base, gguf)
+    base_qualified = _qualified(distribution, base)
+    client.copy(base, base_qualified)
+    assert statuses(list(client.push(base_qualified, insecure=True, stream=True)))[-1] == "success"
+    derived = model_name("mderived", "1")
+    client.create(derived, from_=base_qualified, system="derived")  # layers carry from=<base>
+    first = f"{distribution.host}/one/{derived}"
+    client.copy(derived, first)
+    assert statuses(list(client.push(first, insecure=True, stream=True)))[-1] == "success"  # mounted
+    second = f"{distribution.host}/two/{base}"
+    client.copy(base, second)
+    answer = ndjson(http.post("/api/push", json={"model": second, "insecure": True}))
+    assert "MANIFEST_BLOB_UNKNOWN" in answer[-1]["error"] and answer[-1]["error"].startswith("400: ")
+    for name in (base_qualified, first, second):
+        client.delete(name)
+
+
 # --- what only the double can show -------------------------------------------------------------
 
 def _manifest(double: OllamaDouble, name: str) -> dict[str, Any]:

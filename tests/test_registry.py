@@ -10,7 +10,8 @@ Ollama of the real-server tier when there is one. The same Distribution plays up
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -31,6 +32,9 @@ class Team:
     registry: Distribution
     name: Callable[..., str]  # model_name: unique names, deleted after the test
     gguf: Callable[..., Path]
+    # Weights unique to this test: a real server shared by the session never counts a blob
+    # of another test as pushed already (after a cross-repository mount it would, forever).
+    salt: int = field(default_factory=lambda: uuid.uuid4().int % 10**9)
 
     def client(self) -> Any:
         return self.server.client(timeout=120)
@@ -41,7 +45,7 @@ class Team:
         client = self.client()
         local = self.name(stem, tag)
         qualified = f"{self.registry.host}/library/{local}"
-        source = self.gguf(seed=seed)
+        source = self.gguf(seed=seed * 10**9 + self.salt)
         client.create(local, files={source.name: client.create_blob(source)},
                       **({"system": system} if system else {}))
         client.copy(local, qualified)
@@ -95,3 +99,96 @@ def test_a_base_on_a_plain_http_registry_builds(team: Team) -> None:
     assert entry.base is not None and entry.base.name == base and entry.base.digest == digest
     assert team.digests()[bot] == entry.digest
     team.repo.doit("verify")
+
+
+# --- 2. doit publish ---------------------------------------------------------------------------
+
+@dataclass
+class Built:
+    """A team repository built once: a base from upstream, a released tag, a dev tag, a channel."""
+
+    team: Team
+    base: str
+    base_digest: str
+    bot: str
+    dev: str
+    channel: str
+
+    @property
+    def repo(self) -> DoitRepo:
+        return self.team.repo
+
+    def served(self, name: str) -> tuple[str | None, bytes | None]:
+        """The registry's digest and bytes for a repository model's published name."""
+        repository, tag = f"team/{name}".rsplit(":", 1)
+        return self.team.registry.digest(repository, tag), self.team.registry.manifest(repository, tag)
+
+
+@pytest.fixture
+def built(team: Team) -> Built:
+    base, base_digest = team.upstream("tinybase", seed=1)
+    team.configure()
+    bot, dev = team.name("bot", "v1"), team.name("bot", "dev")
+    team.repo.model(bot, f'FROM {base}\nSYSTEM """Answer briefly."""\n')
+    team.repo.model(dev, f'FROM {base}\nSYSTEM """Answer briefly, in French."""\n')
+    team.repo.doit("build")
+    channel = team.name("bot", "prod")
+    team.repo.doit("promote", "--force", "--reason", "the tests have no smoke suite", channel, bot)
+    return Built(team, base, base_digest, bot, dev, channel)
+
+
+def test_publish_twice_pushes_nothing_the_second_time(built: Built) -> None:
+    from tests.recording_proxy import RecordingProxy
+
+    repo, team = built.repo, built.team
+    with RecordingProxy(team.server.host) as proxy:
+        first = repo.doit("publish", env=repo.env(OLLAMA_HOST=proxy.host)).out
+        # two models, a channel, a pinned base; and the pin once more: its blob was mounted
+        # into the registry for bot:v1 (the base lives in the same registry), which Ollama's
+        # push then skips for every other repository (publish.py works around it)
+        assert "pushing again" in first
+        assert proxy.count("POST", "/api/push") == 4 + first.count("pushing again")
+        proxy.reset()
+        locked = repo.lock_bytes()
+        second = repo.doit("publish", env=repo.env(OLLAMA_HOST=proxy.host)).out
+        assert proxy.count("POST", "/api/push") == 0 and proxy.count("POST", "/api/copy") == 0
+    assert "publish: 4 pushed, 0 already in the registry, 0 failed" in first
+    assert "publish: 0 pushed, 4 already in the registry, 0 failed" in second
+    assert repo.lock_bytes() == locked  # nothing new to record
+    assert f"  {team.registry.host}/team/{built.bot}: pushing manifest" in first  # progress shown
+
+    lock = repo.lock()
+    for name in (built.bot, built.dev):
+        digest, data = built.served(name)
+        assert data is not None and digest == _sha(data) == lock.models[name].registry
+        # the build digest is the same manifest with the newline the server's file ends with
+        assert lock.models[name].digest == _sha(data + b"\n") != digest
+    assert built.served(built.channel)[0] == lock.models[built.bot].registry
+    pin = team.registry.digest(f"team/{built.base.rsplit('/', 1)[1].split(':')[0]}",
+                               "sha256-" + built.base_digest[7:])
+    base_ref = lock.models[built.bot].base
+    assert base_ref is not None and pin == base_ref.pinned == built.base_digest
+    assert f'registry = "{lock.models[built.bot].registry}"' in repo.lock_bytes().decode()
+    # the build server keeps no registry-named copies
+    assert not [n for n in team.digests() if n.startswith(f"{team.registry.host}/team/")]
+
+
+def test_publish_never_overwrites_a_released_tag_with_other_content(built: Built) -> None:
+    repo = built.repo
+    repo.doit("publish")
+    published = built.served(built.bot)[0]
+    path = repo.root / "models" / built.bot.split(":")[0] / "v1.Modelfile"
+    path.write_text(path.read_text().replace("Answer briefly.", "Answer at length."))
+    repo.doit(f"build:{built.bot}", "--relock")
+    assert repo.lock().models[built.bot].registry is None  # another model now: not published
+    refused = repo.doit("publish", expect=1).out
+    assert (f"{built.bot} is a released tag and {built.team.registry.host}/team/{built.bot} already "
+            "holds other content") in refused
+    assert "publish: 0 pushed, 2 already in the registry, 2 failed" in refused  # and its channel
+    assert built.served(built.bot)[0] == published
+
+
+def test_publish_without_a_registry_says_how_to_set_one(built: Built) -> None:
+    built.team.configure(registry=False)
+    result = built.repo.doit("publish", expect=1)
+    assert "no registry configured: set [tool.doit-ollama] registry" in result.out

@@ -127,14 +127,8 @@ def _download(url: str) -> Iterator[bytes]:
 
 
 def _registry_error(answer: Answer) -> str:
-    """The registry's own error text (OCI `{"errors": [{"code", "message"}]}`) or the status."""
-    import json
-
-    try:
-        errors = json.loads(answer.body).get("errors") or []
-        return "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in errors)
-    except (ValueError, AttributeError):
-        return f"{answer.status}: {answer.body[:200].decode('utf-8', 'replace')}"
+    """How Ollama reports a registry's error answer: the status and the body as sent."""
+    return f"{answer.status}: {answer.body.decode('utf-8', 'replace').strip()}"
 
 
 class RegistryClient:
@@ -161,7 +155,7 @@ class RegistryClient:
         if answer.status == 404:
             raise ApiError(500, "pull model manifest: file does not exist")
         if answer.status != 200:
-            raise ApiError(500, f"pull model manifest: {answer.status}: {_registry_error(answer)}")
+            raise ApiError(500, f"pull model manifest: {_registry_error(answer)}")
         return answer.body
 
     def blob_chunks(self, digest: str) -> Iterator[bytes]:
@@ -193,13 +187,31 @@ class RegistryClient:
             return False
         raise ApiError(500, f"on head blob: {answer.status}")
 
+    def mount(self, digest: str, source: str) -> bool:
+        """Offer a cross-repository mount of `digest` from the repository of the model name
+        `source`; True when the registry linked it (201). Otherwise the upload session it
+        opened (202) is cancelled and the blob must be uploaded."""
+        from .names import parse
+
+        origin = parse(source)
+        query = urllib.parse.urlencode({"mount": digest, "from": f"{origin.namespace}/{origin.model}"})
+        try:
+            answer = _call("POST", self._url("blobs", "uploads") + "/?" + query, body=b"", follow="none")
+            if answer.status == 201:
+                return True
+            location = answer.headers.get("location")
+            if answer.status == 202 and location:
+                _call("DELETE", urllib.parse.urljoin(answer.url, location), follow="none")
+        except TransportError as exc:
+            raise ApiError(500, str(exc)) from None
+        return False
+
     def upload(self, digest: str, chunks: Iterator[bytes], size: int) -> None:
         """Start an upload session and send the blob in one PUT (a monolithic upload)."""
         try:
             started = _call("POST", self._url("blobs", "uploads") + "/", body=b"", follow="none")
             if started.status != 202 or not started.headers.get("location"):
-                raise ApiError(500, f"on upload registry responded with code {started.status}: "
-                                    f"{_registry_error(started)}")
+                raise ApiError(500, _registry_error(started))
             target = urllib.parse.urljoin(started.url, started.headers["location"])
             sep = "&" if "?" in target else "?"
             target += f"{sep}digest={urllib.parse.quote(digest)}"
@@ -212,8 +224,7 @@ class RegistryClient:
         except TransportError as exc:
             raise ApiError(500, str(exc)) from None
         if response.status != 201:
-            raise ApiError(500, f"on finish upload registry responded with code {response.status}: "
-                                f"{_registry_error(Answer(response.status, {}, body, target))}")
+            raise ApiError(500, _registry_error(Answer(response.status, {}, body, target)))
 
     def put_manifest(self, data: bytes) -> None:
         """PUT the manifest under the tag."""
@@ -223,5 +234,4 @@ class RegistryClient:
         except TransportError as exc:
             raise ApiError(500, str(exc)) from None
         if answer.status != 201:
-            raise ApiError(500, f"on push registry responded with code {answer.status}: "
-                                f"{_registry_error(answer)}")
+            raise ApiError(500, _registry_error(answer))

@@ -5,6 +5,12 @@ copied to that name, as with `ollama cp` + `ollama push`. Each layer and the con
 HEADed and uploaded only when missing, then the manifest is PUT: re-encoded from the
 parsed local manifest (json.Marshal, no trailing newline), so the registry's digest is the
 sha256 of the local file without its final newline.
+
+A layer with a `from` field (inherited from a base) is first offered as a cross-repository
+mount from the base's repository. Ollama's own bookkeeping of that case is kept, bug and
+all (server/upload.go at v0.33): once a mount succeeded, the blob counts as uploaded for
+the rest of the server's life, so a later push of it to a repository that lacks it skips
+the upload and the manifest PUT fails with `MANIFEST_BLOB_UNKNOWN`.
 """
 
 from __future__ import annotations
@@ -36,9 +42,14 @@ def push(store: Store, name: Name, emit: Emit, insecure: bool = False) -> None:
     layers = list(manifest.layers) + ([manifest.config] if manifest.config.digest else [])
     for layer in layers:
         short = layer.digest[7:19]
-        if client.has_blob(layer.digest):
-            emit({"status": f"pushing {short}", "digest": layer.digest, "total": layer.size,
-                  "completed": layer.size})
+        done = {"status": f"pushing {short}", "digest": layer.digest, "total": layer.size,
+                "completed": layer.size}
+        if client.has_blob(layer.digest) or layer.digest in store.mounted:
+            emit(done)  # present, or "uploaded" by an earlier mount (Ollama's bookkeeping)
+            continue
+        if layer.from_ and client.mount(layer.digest, layer.from_):
+            store.mounted.add(layer.digest)
+            emit(done)
             continue
         emit({"status": f"pushing {short}", "digest": layer.digest, "total": layer.size})
         client.upload(layer.digest, read_chunks(store.blob_path(layer.digest)), layer.size)
