@@ -140,8 +140,6 @@ class Builder:
     # A listing costs a full /api/tags; after a create the builder lists again and keeps it.
     known_tags: TagIndex | None = None
     _version: str | None = None
-    # Bases this builder pulled because the server lacked them (not the user's own copies).
-    _pulled: set[tuple[str, str, str, str]] = field(default_factory=set)
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -197,11 +195,14 @@ class Builder:
                 return self.restore_base(name, base, locked, f"it cannot be pulled: {err}")
             raise ServerError(_pull_failure(name, base, err, self.project, locked),
                               host=err.host, model=name, status=err.status) from err
-        self._pulled.add(base.key)
         found = self.listing(fresh=True).get(base.key)
         if found is None:
             raise ServerError(f"{name}: pulled {base.display} but {self.server.url} does not list it",
                               host=self.server.url, model=name)
+        if locked is not None and not locked.holds(found.digest) and self.project.registry is not None:
+            # Nothing of the user's is replaced: the server had no copy before this pull.
+            return self.restore_base(name, base, locked, f"it moved upstream: "
+                                     f"{short(locked.digest)} -> {short(found.digest)}")
         return found.digest
 
     def restore_base(self, name: str, base: ModelName, locked: BaseRef, why: str) -> str:
@@ -371,14 +372,10 @@ class Builder:
         self.say(f"{name}: restoring ({why}); base {base.display} moved: "
                  f"{short(entry.base.digest)} -> {short(moved)}, so it is built on the pinned "
                  f"copy of {short(entry.base.digest)} from {self.project.registry.display}")
-        if base.key in self._pulled:  # pulled just now, only to find it moved: replace it
-            pins.restore(self.server, self.project.registry, base, entry.base, name,
-                         self._progress(base.display))
+        # The server's own copy of the moved base is put back afterwards.
+        with pins.swapped_in(self.server, self.project.registry, base, entry.base, moved,
+                             name, self.say, self._progress(base.display)):
             digest = self.create(name, inputs)
-        else:  # the server's own copy of the moved base: put it back afterwards
-            with pins.swapped_in(self.server, self.project.registry, base, entry.base, moved,
-                                 name, self.say, self._progress(base.display)):
-                digest = self.create(name, inputs)
         self.listing(fresh=True)
         if digest != entry.digest:
             raise BuildRefused(explain_mismatch(name, entry, inputs, entry.base.digest,

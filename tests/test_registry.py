@@ -192,3 +192,101 @@ def test_publish_without_a_registry_says_how_to_set_one(built: Built) -> None:
     built.team.configure(registry=False)
     result = built.repo.doit("publish", expect=1)
     assert "no registry configured: set [tool.doit-ollama] registry" in result.out
+
+
+# --- 3. pinned bases ---------------------------------------------------------------------------
+
+@pytest.fixture
+def machine_b(request: pytest.FixtureRequest, ollama_server: OllamaServer,
+              tmp_path: Path) -> Iterator[OllamaServer]:
+    """A second, empty machine of the same kind as the server under test."""
+    if ollama_server.is_double:
+        from tests.ollama_double import OllamaDouble
+
+        with OllamaDouble(tmp_path / "machine-b") as double:
+            server = OllamaServer(double.host, double.url, double=double)
+            yield server
+            server.close()
+        return
+    real = request.getfixturevalue("start_real_ollama")("machine-b")
+    server = OllamaServer(real.host, real.url, real=real)
+    yield server
+    server.close()
+
+
+def _clone(repo: DoitRepo, root: Path, host: str) -> DoitRepo:
+    """The repository as a teammate checks it out: no local state."""
+    import shutil
+
+    shutil.copytree(repo.root, root, ignore=shutil.ignore_patterns(".doit-ollama"))
+    return DoitRepo(root, host)
+
+
+@pytest.mark.parametrize("upstream", ["moved", "gone"])
+def test_another_machine_rebuilds_every_locked_digest_through_the_pinned_base(
+        built: Built, machine_b: OllamaServer, tmp_path: Path, upstream: str) -> None:
+    built.repo.doit("publish")
+    locked = built.repo.lock_bytes()
+    lock = built.repo.lock()
+    old = built.base_digest
+    if upstream == "moved":
+        _, new = built.team.upstream("tinybase", seed=2)  # the tag moves upstream
+        assert new != old
+        why = f"it moved upstream: {old[7:19]} -> {new[7:19]}"
+    else:  # the tag is deleted upstream
+        repository, tag = built.base.split("/", 1)[1].rsplit(":", 1)
+        status, _, _ = built.team.registry.request("DELETE", f"/v2/{repository}/manifests/{old}")
+        assert status == 202 and built.team.registry.digest(repository, tag) is None
+        why = "it cannot be pulled: "
+
+    b = _clone(built.repo, tmp_path / "machine-b-repo", machine_b.host)
+    result = b.doit("build").out
+    assert (f"restoring base {built.base} at {old[7:19]} from the registry's pinned copy ({why}"
+            in result)
+    assert result.count("reproduced the locked digest") == 2
+    assert b.lock_bytes() == locked
+    with machine_b.client() as client:
+        held = {m.model: f"sha256:{m.digest}" for m in client.list().models}
+    assert held[built.bot] == lock.models[built.bot].digest
+    assert held[built.dev] == lock.models[built.dev].digest
+    assert held[built.base] == old  # under its original name, at the locked digest
+    assert not [n for n in held if "/team/" in n]  # the pinned name itself is not kept
+
+
+def test_without_a_registry_the_refusal_names_the_base_and_both_digests(team: Team) -> None:
+    base, old = team.upstream("tinybase", seed=1)
+    team.configure(registry=False)
+    bot = team.name("bot", "v1")
+    team.repo.model(bot, f'FROM {base}\nSYSTEM """Answer briefly."""\n')
+    team.repo.doit("build")
+    locked = team.repo.lock_bytes()
+    _, new = team.upstream("tinybase", seed=2)  # moves the tag; leaves no copy of the base here
+    team.client().delete(bot)  # as on a machine that never had either
+
+    refused = team.repo.doit("build", expect=1).out
+    assert f"{bot}: base {base} moved: {old[7:19]} -> {new[7:19]}" in refused
+    assert "a registry would let this build reproduce the locked digest" in refused
+    assert f"doit build:{bot} --relock" in refused
+    assert team.repo.lock_bytes() == locked
+
+
+def test_a_released_tag_is_rebuilt_on_the_pin_and_the_moved_base_put_back(built: Built) -> None:
+    built.repo.doit("publish")
+    locked = built.repo.lock().models[built.bot]
+    _, new = built.team.upstream("tinybase", seed=2)
+    client = built.team.client()
+    client.pull(built.base, insecure=True)  # the user takes the new version of the base
+    noted = built.repo.doit("build").out  # still held at its locked digest: nothing to do
+    assert f"base {built.base} moved: {built.base_digest[7:19]} -> {new[7:19]}" in noted
+    assert "doit build restores its pinned copy from the registry" in noted
+
+    client.delete(built.bot)
+    rebuilt = built.repo.doit("build").out
+    assert f"{built.bot}: reproduced the locked digest" in rebuilt
+    assert f"put {built.base} back at {new[7:19]}" in rebuilt
+    held = built.team.digests()
+    assert held[built.bot] == built.repo.lock().models[built.bot].digest
+    assert held[built.base] == new  # the user's version of the base, as before
+    assert built.repo.lock().models[built.bot] == locked
+    # (the dev tag, mutable, was rebuilt on the new base by the first build)
+    assert built.repo.lock().models[built.dev].base.digest == new  # type: ignore[union-attr]
