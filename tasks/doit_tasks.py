@@ -13,10 +13,10 @@ from __future__ import annotations
 from .doit_build import task_build
 from .doit_checklist import task_fmt, task_lint, task_promote, task_test
 from .doit_plumbing import DOIT_CONFIG
-from .doit_registry import task_publish
+from .doit_registry import task_deploy, task_outdated, task_publish
 from .doit_report import task_status, task_verify
 
 __all__ = [
-    "DOIT_CONFIG", "task_build", "task_fmt", "task_lint", "task_promote", "task_publish",
-    "task_status", "task_test", "task_verify",
+    "DOIT_CONFIG", "task_build", "task_deploy", "task_fmt", "task_lint", "task_outdated",
+    "task_promote", "task_publish", "task_status", "task_test", "task_verify",
 ]

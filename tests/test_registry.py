@@ -39,12 +39,14 @@ class Team:
     def client(self) -> Any:
         return self.server.client(timeout=120)
 
-    def upstream(self, stem: str, tag: str = "1b", *, seed: int, system: str = "") -> tuple[str, str]:
+    def upstream(self, stem: str, tag: str = "1b", *, seed: int, system: str = "",
+                 host: str | None = None) -> tuple[str, str]:
         """Publish a base under the registry's library/ as upstream would (create on a server,
-        push), leaving nothing of it on the server; its name and the digest pullers see."""
+        push), leaving nothing of it on the server; its name and the digest pullers see.
+        `host`: the registry's address in the name (a proxy in front of it, say)."""
         client = self.client()
         local = self.name(stem, tag)
-        qualified = f"{self.registry.host}/library/{local}"
+        qualified = f"{host or self.registry.host}/library/{local}"
         source = self.gguf(seed=seed * 10**9 + self.salt)
         client.create(local, files={source.name: client.create_blob(source)},
                       **({"system": system} if system else {}))
@@ -75,6 +77,10 @@ def team(tmp_path: Path, ollama_server: OllamaServer, distribution: Distribution
          model_name: Callable[..., str], gguf_file: Callable[..., Path]) -> Iterator[Team]:
     repo = make_repo(tmp_path / "repo", ollama_server.host)
     yield Team(repo, ollama_server, distribution, model_name, gguf_file)
+
+
+def _rows(table: str) -> list[list[str]]:
+    return [line.split() for line in table.splitlines()]
 
 
 def _sha(data: bytes) -> str:
@@ -290,3 +296,94 @@ def test_a_released_tag_is_rebuilt_on_the_pin_and_the_moved_base_put_back(built:
     assert built.repo.lock().models[built.bot] == locked
     # (the dev tag, mutable, was rebuilt on the new base by the first build)
     assert built.repo.lock().models[built.dev].base.digest == new  # type: ignore[union-attr]
+
+
+# --- 4. doit deploy ----------------------------------------------------------------------------
+
+def test_deploy_pulls_to_each_host_and_a_host_that_is_down_fails_alone(
+        built: Built, machine_b: OllamaServer, tmp_path: Path) -> None:
+    from xml.etree import ElementTree as ET
+
+    from tests.real_ollama import free_port
+    from tests.recording_proxy import RecordingProxy
+
+    repo = built.repo
+    repo.doit("publish")
+    lock = repo.lock()
+    down = f"127.0.0.1:{free_port()}"
+    with RecordingProxy(machine_b.host) as fresh, RecordingProxy(built.team.server.host) as builder:
+        # three hosts: a fresh one, the build server (it holds every model already), one down
+        result = repo.doit("deploy", "--host", fresh.host, "--host", builder.host, "--host", down,
+                           "--format", "junit", "--output", "deploy.xml", expect=1)
+        assert fresh.count("POST", "/api/pull") == 2  # two models (the channel is a copy)...
+        assert builder.count("POST", "/api/pull") == 0  # ...and nothing on an up-to-date host
+        assert fresh.count("POST", "/api/create") == builder.count("POST", "/api/create") == 0
+        fresh.reset()
+        again = repo.doit("deploy", "--host", fresh.host).out
+        assert fresh.count("POST", "/api/pull") == 0 and "0 pulled, 0 copied, 3 already there" in again
+    out = result.out
+    assert f"ok: {fresh.host}: 2 pulled, 1 copied, 0 already there" in out
+    assert f"ok: {builder.host}: 0 pulled, 0 copied, 3 already there" in out
+    assert f"error [{down}]: not deployed: cannot reach the Ollama server at http://{down}" in out
+    assert "deploy: 2 of 3 hosts hold the locked models" in out
+
+    with machine_b.client() as client:
+        held = {m.model: f"sha256:{m.digest}" for m in client.list().models}
+    for name in (built.bot, built.dev):
+        assert held[name] == lock.models[name].registry  # byte for byte what the registry serves
+    assert held[built.channel] == lock.models[built.bot].registry
+    assert not [n for n in held if "/team/" in n] and built.base not in held  # no base needed
+
+    suite = ET.parse(repo.root / "deploy.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures")) == ("7", "1")
+    failing = [c for c in suite if c.find("failure") is not None]
+    assert [c.get("name") for c in failing] == [f"host {down}"]
+
+
+def test_deploy_needs_published_models(built: Built, machine_b: OllamaServer) -> None:
+    result = built.repo.doit("deploy", "--host", machine_b.host, "--format", "json", expect=1)
+    import json
+
+    report = json.loads(result.out)
+    assert not report["ok"]
+    failed = report["hosts"][0]["failed"]
+    assert set(failed) == {built.bot, built.dev, built.channel}
+    assert "run `doit publish` first" in failed[built.bot]
+
+
+# --- 7. doit outdated --------------------------------------------------------------------------
+
+def test_outdated_asks_once_per_base_and_pulls_nothing(team: Team) -> None:
+    import json
+
+    from tests.recording_proxy import RecordingProxy
+
+    with RecordingProxy(team.registry.host) as upstream, RecordingProxy(team.server.host) as server:
+        base, old = team.upstream("tinybase", seed=1, host=upstream.host)
+        team.repo.write("pyproject.toml", f'[tool.doit-ollama]\ninsecure-registries = ["{upstream.host}"]\n')
+        bot, dev, fr = team.name("bot", "v1"), team.name("bot", "dev"), team.name("bot-fr", "v1")
+        team.repo.model(bot, f'FROM {base}\nSYSTEM """Answer briefly."""\n')
+        team.repo.model(dev, f'FROM {base}\nSYSTEM """Answer briefly, in French."""\n')
+        team.repo.model(fr, f'FROM {bot}\nSYSTEM """Réponds brièvement."""\n')  # a base built here
+        team.repo.doit("build")
+        env = team.repo.env(OLLAMA_HOST=server.host)
+        upstream.reset()
+
+        same = team.repo.doit("outdated", env=env).out
+        manifest = f"/v2/library/{base.split('/')[-1].replace(':', '/manifests/')}"
+        assert [(r.method, r.path, r.status) for r in upstream.requests()] == [("HEAD", manifest, 200)]
+        assert "outdated: no base moved upstream (1 base asked)" in same
+        assert [bot, base, old[7:19], old[7:19]] in _rows(same) and fr not in same
+
+        _, new = team.upstream("tinybase", seed=2, host=upstream.host)  # the tag moves
+        upstream.reset()
+        server_requests = len(server.requests())
+        moved = team.repo.doit("outdated", env=env).out  # a report, not a failure...
+        assert [bot, base, old[7:19], new[7:19], "(moved)"] in _rows(moved)
+        assert "outdated: 2 models built on a base that moved upstream (1 base asked)" in moved
+        strict = team.repo.doit("outdated", "--exit-code", "--format", "json", env=env, expect=1)
+        report = json.loads(strict.out)  # ...unless a scheduled job asks for the exit code
+        assert report["moved"] and {r["model"] for r in report["bases"]} == {bot, dev}
+        assert {r["upstream"] for r in report["bases"]} == {new}
+        assert upstream.count("HEAD") == 2 and upstream.count("GET") == 0  # one per run, no pull
+        assert len(server.requests()) == server_requests  # Ollama is not asked at all
