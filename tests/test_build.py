@@ -183,6 +183,13 @@ def test_base_moving_upstream_rebuilds_models_from_it(repo: DoitRepo, ollama_dou
     assert f"base {BASE} moved: {old[7:19]} -> {new_digest[7:19]}" in result.out
     assert second.models["released:v1"] == first.models["released:v1"]
     assert second.models["other:dev"] == first.models["other:dev"]
+    # verify and status still say that the lock no longer reproduces from upstream
+    moved = f"released:v1: base {BASE} moved: {old[7:19]} -> {new_digest[7:19]}"
+    verified = repo.doit("verify", expect=1).out
+    assert f"{moved} on {ollama_double.url}; the lock no longer reproduces released:v1 from upstream" in verified
+    assert "keep reproducing it: set a registry and `doit publish`" in verified
+    assert "or move on: a new version FROM the moved base" in verified
+    assert moved in repo.doit("status").out
 
     # Once it must be recreated, the released tag is refused, naming the base and both digests,
     # with the ways out that fit a Modelfile that did not change (no "restore this one").

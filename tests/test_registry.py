@@ -321,6 +321,10 @@ def test_deploy_pulls_to_each_host_and_a_host_that_is_down_fails_alone(
         fresh.reset()
         again = repo.doit("deploy", "--host", fresh.host).out
         assert fresh.count("POST", "/api/pull") == 0 and "0 pulled, 0 copied, 3 already there" in again
+        # the registry's digests are as good as the build digests (and a deployed host needs
+        # no base): the fleet, the build server and the registry all verify
+        verified = repo.doit("verify", "--host", fresh.host, "--host", builder.host).out
+        assert f"verify: all checks passed for 2 models ({fresh.host}, {builder.host}, registry " in verified
     out = result.out
     assert f"ok: {fresh.host}: 2 pulled, 1 copied, 0 already there" in out
     assert f"ok: {builder.host}: 0 pulled, 0 copied, 3 already there" in out
@@ -349,6 +353,37 @@ def test_deploy_needs_published_models(built: Built, machine_b: OllamaServer) ->
     failed = report["hosts"][0]["failed"]
     assert set(failed) == {built.bot, built.dev, built.channel}
     assert "run `doit publish` first" in failed[built.bot]
+
+
+# --- 5. doit verify and doit status know the registry --------------------------------------------
+
+def test_verify_catches_a_registry_tag_overwritten_by_hand(built: Built) -> None:
+    import json
+
+    repo, registry = built.repo, built.team.registry
+    status = repo.doit("status").out
+    assert [built.bot, "not", "published"] == _rows(status)[[r[0] for r in _rows(status)].index(built.bot)][:3]
+    unpublished = json.loads(repo.doit("verify", "--format", "json", expect=1).out)
+    assert sorted((f["model"], f["kind"]) for f in unpublished["findings"]) == [
+        (built.dev, "not-published"), (built.dev, "pin-missing"), (built.bot, "not-published")]
+    assert all(f["fix"].startswith("doit publish") for f in unpublished["findings"])
+
+    repo.doit("publish")
+    repo.doit("verify")
+    locked = repo.lock().models[built.bot].registry
+    repository = f"team/{built.bot.split(':')[0]}"
+    registry.overwrite_with(repository, "v1", "dev")  # someone re-pushes v1 by hand
+    result = repo.doit("verify", expect=1).out
+    assert (f"error [registry http://{registry.host}/team]: {registry.host}/team/{built.bot} serves "
+            f"{repo.lock().models[built.dev].registry[7:19]}, the lock says {locked[7:19]} "
+            "(overwritten outside doit-ollama)") in result
+    assert "  fix: doit publish" in result
+    assert "registry differs" in repo.doit("status").out
+
+    restored = repo.doit("publish").out  # the locked model goes back; the lock already says it
+    assert f"{built.bot}: pushing {registry.host}/team/{built.bot} again (the registry held" in restored
+    assert registry.digest(repository, "v1") == locked
+    repo.doit("verify")
 
 
 # --- 7. doit outdated --------------------------------------------------------------------------
