@@ -1,8 +1,9 @@
 """A real OCI registry for the tests: Distribution (`docker-registry`) on 127.0.0.1.
 
-`Distribution(workdir).start()` writes a config of its own (filesystem storage under
-`workdir`, no authentication, deletes enabled, `http.addr` 127.0.0.1 and a free port) and
-starts `docker-registry serve` on it, stopped later by its PID. Beside it runs a plain file
+`Distribution(workdir).start()` writes the config docs/registry.md gives users, with
+filesystem storage under `workdir` and `http.addr` on 127.0.0.1 and a free port (no
+authentication, deletes enabled), and starts `docker-registry serve` on it, stopped later
+by its PID. Beside it runs a plain file
 server for the storage folder, and Distribution's `redirect` storage middleware points blob
 downloads at it under another host name (`localhost` instead of `127.0.0.1`): a real Ollama
 only downloads a blob that the registry answers with a redirect to a different host name
@@ -36,28 +37,27 @@ START_TIMEOUT: Final = 30.0
 STOP_TIMEOUT: Final = 10.0
 MANIFEST_TYPE: Final = "application/vnd.docker.distribution.manifest.v2+json"
 
-CONFIG: Final = """\
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {storage}
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:{port}
-middleware:
-  storage:
-    - name: redirect
-      options:
-        baseurl: http://localhost:{files_port}
-"""
+DOCS: Final = Path(__file__).resolve().parent.parent / "docs" / "registry.md"
+CONFIG_MARKER: Final = "<!-- registry-config"
+
+
+def config_from_docs(storage: Path, port: int, files_port: int, *, redirect: bool = True) -> str:
+    """The Distribution config docs/registry.md shows, with this run's folder and ports: the
+    tests run the set-up the documentation gives users, not one of their own."""
+    text = DOCS.read_text(encoding="utf-8")
+    block = text[text.index(CONFIG_MARKER):].split("```yaml\n", 1)[1].split("```", 1)[0]
+    replacements = {
+        "rootdirectory": str(storage),
+        "addr": f"127.0.0.1:{port}",
+        "baseurl": f"http://localhost:{files_port}",  # another host name than 127.0.0.1
+    }
+    for key, value in replacements.items():
+        block, found = re.subn(rf"^(\s*{key}:)\s*\S+", rf"\g<1> {value}", block, flags=re.M)
+        if found != 1:
+            raise RuntimeError(f"docs/registry.md: the registry config has no single {key}:")
+    if not redirect:
+        block = block.split("middleware:")[0]
+    return block
 
 
 def missing_reason() -> str | None:
@@ -163,10 +163,8 @@ class Distribution:
         self.storage.mkdir(parents=True, exist_ok=True)
         self._files = FileServer(self.storage).start()
         self.port = free_port()
-        config = CONFIG.format(storage=self.storage, port=self.port, files_port=self._files.port)
-        if not self.redirect:
-            config = config.split("middleware:")[0]
-        self.config_path.write_text(config)
+        self.config_path.write_text(config_from_docs(self.storage, self.port, self._files.port,
+                                                     redirect=self.redirect))
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 [self.binary, "serve", str(self.config_path)], stdin=subprocess.DEVNULL,
