@@ -16,11 +16,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import ConfigError, ModelNameError
 from .names import ModelName
-from .registry import Registry, parse_registry
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -225,7 +227,11 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
         registry_text = _expect(setting("registry", ""), str, "registry", where,
                                 "a registry such as \"registry.lan:5000/team\"") or None
         registry_where = where + " [tool.doit-ollama]"
-    registry = parse_registry(registry_text, registry_where) if registry_text else None
+    registry = None
+    if registry_text:
+        from .registry import parse_registry  # only with a registry: not on every no-op build
+
+        registry = parse_registry(registry_text, registry_where)
     insecure = {h.lower().rstrip("/") for h in _string_list(
         setting("insecure-registries", []), "insecure-registries", where)}
     for host in insecure:

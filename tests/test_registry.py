@@ -422,3 +422,19 @@ def test_outdated_asks_once_per_base_and_pulls_nothing(team: Team) -> None:
         assert {r["upstream"] for r in report["bases"]} == {new}
         assert upstream.count("HEAD") == 2 and upstream.count("GET") == 0  # one per run, no pull
         assert len(server.requests()) == server_requests  # Ollama is not asked at all
+
+
+def test_outdated_asks_over_https_unless_the_host_is_plain_http(team: Team) -> None:
+    from doit_ollama.registry import RegistryClient
+
+    assert RegistryClient().base_url("registry.ollama.ai") == "https://registry.ollama.ai"
+    base, _ = team.upstream("tinybase", seed=1)
+    team.configure(registry=False)
+    bot = team.name("bot", "v1")
+    team.repo.model(bot, f"FROM {base}\n")
+    team.repo.doit("build")
+    team.repo.write("pyproject.toml", "")  # forget that this registry is plain HTTP
+    result = team.repo.doit("outdated", expect=1).out
+    assert f"registry {team.registry.host}: TLS failed while asking for {base}" in result
+    assert f'list "{team.registry.host}" in [tool.doit-ollama] insecure-registries' in result
+    assert "outdated: no base moved upstream (1 base asked, 1 could not be asked)" in result
