@@ -187,19 +187,25 @@ class RegistryClient:
         return RegistryError(f"registry {name.host} answered HTTP {status} while {what}"
                              f"{': ' + detail if detail else ''}{hint}", host=name.host)
 
+    def _manifest(self, method: str, name: ModelName, what: str) -> tuple[dict[str, str], bytes] | None:
+        """The headers and body of a manifest request, or None when the tag does not exist."""
+        status, headers, body = self._request(method, name, what)
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._unexpected(name, status, body, what)
+        return headers, body
+
     def head(self, name: ModelName) -> str | None:
         """The digest the registry serves for `name`'s tag, or None if it has no such tag.
 
         One HEAD of the manifest; a registry that leaves out `Docker-Content-Digest` is asked
         again with a GET, and the bytes are hashed.
         """
-        what = f"asking for {name.display}"
-        status, headers, body = self._request("HEAD", name, what)
-        if status == 404:
+        answer = self._manifest("HEAD", name, f"asking for {name.display}")
+        if answer is None:
             return None
-        if status != 200:
-            raise self._unexpected(name, status, body, what)
-        digest = headers.get("docker-content-digest", "")
+        digest = answer[0].get("docker-content-digest", "")
         if digest.startswith("sha256:"):
             return digest
         info = self.get(name)
@@ -223,11 +229,5 @@ class RegistryClient:
 
     def get(self, name: ModelName) -> ManifestInfo | None:
         """The manifest's bytes and digest, or None if the registry has no such tag."""
-        what = f"reading the manifest of {name.display}"
-        status, _, body = self._request("GET", name, what)
-        if status == 404:
-            return None
-        if status != 200:
-            raise self._unexpected(name, status, body, what)
-        return ManifestInfo(manifest_digest(body), body)
-
+        answer = self._manifest("GET", name, f"reading the manifest of {name.display}")
+        return ManifestInfo(manifest_digest(answer[1]), answer[1]) if answer else None

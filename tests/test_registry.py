@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import ollama
 import pytest
 
 from tests.conftest import OllamaServer
