@@ -15,10 +15,8 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import http.client
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -253,12 +251,3 @@ class Distribution:
         if data is None:
             raise RuntimeError(f"{repository}:{other_tag} is not in the registry")
         return self.put_manifest(repository, tag, data)
-
-    def tags(self, repository: str) -> list[str]:
-        status, _, data = self.request("GET", f"/v2/{repository}/tags/list")
-        return sorted(json.loads(data).get("tags") or []) if status == 200 else []
-
-    def wipe(self) -> None:
-        """Forget everything stored (for a fixture reused across tests)."""
-        shutil.rmtree(self.storage, ignore_errors=True)
-        self.storage.mkdir(parents=True, exist_ok=True)
