@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from tests.distribution import Distribution, missing_reason
 from tests.gguf_maker import make_gguf
 from tests.ollama_double import OllamaDouble, publish_model
 from tests.real_ollama import RealOllama
@@ -95,6 +96,17 @@ def registry(ollama_double: OllamaDouble, gguf_file: Callable[..., Path]) -> Reg
     """The registry folder of the `ollama_double` fixture."""
     assert ollama_double.registry_dir is not None
     return RegistryFolder(ollama_double.registry_dir, gguf_file)
+
+
+@pytest.fixture
+def distribution(tmp_path: Path) -> Iterator[Distribution]:
+    """A real OCI registry (Distribution) on 127.0.0.1, with the blob redirect a real Ollama
+    needs; skipped, with the reason, where docker-registry is not installed."""
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with Distribution(tmp_path / "distribution") as registry:
+        yield registry
 
 
 @dataclass
@@ -281,7 +293,8 @@ def model_name(ollama_server: OllamaServer) -> Iterator[Callable[..., str]]:
 
     with ollama.Client(host=ollama_server.url, timeout=30) as client:
         for entry in client.list().models:
-            if entry.model and entry.model.lower().startswith(prefix):
+            # also registry-qualified copies: 127.0.0.1:5000/library/<prefix>-m:v1
+            if entry.model and (entry.model.lower().startswith(prefix) or f"/{prefix}" in entry.model.lower()):
                 try:
                     client.delete(entry.model)
                 except ollama.ResponseError:

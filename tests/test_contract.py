@@ -19,6 +19,7 @@ import ollama
 import pytest
 
 from tests.conftest import NEEDS_DOUBLE_CONTROLS, NEEDS_DOUBLE_REGISTRY, OllamaServer, RegistryFolder
+from tests.distribution import Distribution
 from tests.ollama_double import OllamaDouble
 
 HEX64 = "0123456789abcdef"
@@ -457,6 +458,112 @@ def test_create_from_base_missing_everywhere(ollama_server: OllamaServer, client
     with pytest.raises(ollama.ResponseError) as caught:
         client.create(model_name("orphan"), from_="contract/nowhere:1")
     assert (caught.value.status_code, caught.value.error) == (500, "pull model manifest: file does not exist")
+
+
+# --- push and pull through a real registry (Distribution on loopback) ---------------------------
+
+def _qualified(distribution: Distribution, name: str) -> str:
+    """`name` ("prefix-m:v1") in the registry's library namespace."""
+    return f"{distribution.host}/library/{name}"
+
+
+def _pushed(client: ollama.Client, distribution: Distribution, name: str,
+            gguf_file: Callable[..., Path], seed: int) -> tuple[str, list[Any]]:
+    """Create `name`, copy it to its registry name, push it (insecure); the registry name and
+    the push's progress lines."""
+    create_from_gguf(client, name, gguf_file(seed=seed), system="pushed")
+    qualified = _qualified(distribution, name)
+    client.copy(name, qualified)
+    return qualified, list(client.push(qualified, insecure=True, stream=True))
+
+
+def test_push_and_pull_through_a_registry(client: ollama.Client, distribution: Distribution,
+                                          model_name: Callable[..., str],
+                                          gguf_file: Callable[..., Path]) -> None:
+    name = model_name("pushed")
+    qualified, lines = _pushed(client, distribution, name, gguf_file, seed=40)
+    seen = statuses(lines)
+    assert seen[0] == "retrieving manifest" and seen[-2:] == ["pushing manifest", "success"]
+    pushed = [line for line in lines if line.status.startswith("pushing ") and line.digest]
+    assert pushed and all(line.status == f"pushing {line.digest[7:19]}" for line in pushed)
+    repository, tag = f"library/{name}".rsplit(":", 1)
+    served = distribution.manifest(repository, tag)
+    assert served is not None and not served.endswith(b"\n")
+    registry_digest = "sha256:" + hashlib.sha256(served).hexdigest()
+    assert distribution.digest(repository, tag) == registry_digest
+    # The pusher's own digest is its manifest file's, which ends with a newline.
+    assert digest_of(client, qualified) == hashlib.sha256(served + b"\n").hexdigest()
+    assert digest_of(client, name) == digest_of(client, qualified)
+
+    client.delete(qualified)
+    pulled = statuses(list(client.pull(qualified, insecure=True, stream=True)))
+    assert pulled[0] == "pulling manifest" and pulled[-1] == "success"
+    assert "sha256:" + digest_of(client, qualified) == registry_digest
+    client.copy(qualified, name)  # a copy keeps the pulled bytes
+    assert "sha256:" + digest_of(client, name) == registry_digest
+    again = statuses(list(client.push(qualified, insecure=True, stream=True)))
+    assert again[-1] == "success" and distribution.digest(repository, tag) == registry_digest
+
+
+def test_registry_pull_errors(http: httpx.Client, client: ollama.Client, distribution: Distribution,
+                              model_name: Callable[..., str], gguf_file: Callable[..., Path]) -> None:
+    name = model_name("secure")
+    qualified, _ = _pushed(client, distribution, name, gguf_file, seed=41)
+    client.delete(qualified)
+    url = f"https://{distribution.host}/v2/library/{name.replace(':', '/manifests/')}"
+    plain = ndjson(http.post("/api/pull", json={"model": qualified}))
+    assert plain == [{"status": "pulling manifest"},
+                     {"error": f'pull model manifest: Get "{url}": http: server gave HTTP response to HTTPS client'}]
+    # create's automatic pull of a registry name is always HTTPS, insecure or not
+    created = ndjson(http.post("/api/create", json={"model": model_name("from-reg"), "from": qualified,
+                                                    "insecure": True}))
+    assert created[-1] == {"error": f'pull model manifest: Get "{url}": http: server gave HTTP response to HTTPS client'}
+    absent = ndjson(http.post("/api/pull", json={"model": _qualified(distribution, model_name("absent")),
+                                                 "insecure": True}))
+    assert absent == [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}]
+    missing = ndjson(http.post("/api/push", json={"model": _qualified(distribution, model_name("nowhere")),
+                                                  "insecure": True}))
+    assert [line.get("status") for line in missing[:2]] == ["retrieving manifest", "couldn't retrieve manifest"]
+    assert missing[-1]["error"].endswith(": no such file or directory")
+
+
+def test_registry_blob_downloads_need_a_redirect_to_another_host(
+        http: httpx.Client, client: ollama.Client, tmp_path: Path, model_name: Callable[..., str],
+        gguf_file: Callable[..., Path], distribution: Distribution) -> None:
+    with Distribution(tmp_path / "direct", redirect=False) as direct:
+        name = model_name("direct")
+        qualified, lines = _pushed(client, direct, name, gguf_file, seed=42)
+        assert statuses(lines)[-1] == "success"  # pushing needs no redirect
+        client.delete(qualified)
+        client.delete(name)
+        answer = ndjson(http.post("/api/pull", json={"model": qualified, "insecure": True}))
+        assert answer == [{"status": "pulling manifest"}, {"error": "http: no Location header in response"}]
+
+
+def test_push_skips_a_blob_it_mounted_earlier_for_another_repository(
+        http: httpx.Client, client: ollama.Client, distribution: Distribution,
+        model_name: Callable[..., str], gguf_file: Callable[..., Path]) -> None:
+    """Ollama's bookkeeping of cross-repository mounts (server/upload.go): after a layer was
+    mounted, the server treats the blob as uploaded for the rest of its life."""
+    import uuid
+
+    base = model_name("mbase", "1")
+    gguf = gguf_file(seed=uuid.uuid4().int % 10**9)  # never pushed before by this server
+    create_from_gguf(client, base, gguf)
+    base_qualified = _qualified(distribution, base)
+    client.copy(base, base_qualified)
+    assert statuses(list(client.push(base_qualified, insecure=True, stream=True)))[-1] == "success"
+    derived = model_name("mderived", "1")
+    client.create(derived, from_=base_qualified, system="derived")  # layers carry from=<base>
+    first = f"{distribution.host}/one/{derived}"
+    client.copy(derived, first)
+    assert statuses(list(client.push(first, insecure=True, stream=True)))[-1] == "success"  # mounted
+    second = f"{distribution.host}/two/{base}"
+    client.copy(base, second)
+    answer = ndjson(http.post("/api/push", json={"model": second, "insecure": True}))
+    assert "MANIFEST_BLOB_UNKNOWN" in answer[-1]["error"] and answer[-1]["error"].startswith("400: ")
+    for name in (base_qualified, first, second):
+        client.delete(name)
 
 
 # --- what only the double can show -------------------------------------------------------------

@@ -170,6 +170,7 @@ class Store:
         self._index_lock = threading.RLock()
         self._files: dict[str, tuple[tuple[int, int, int, int], Manifest | None]] = {}
         self.memo: dict[str, Any] = {}  # caches derived from disk by other modules
+        self.mounted: set[str] = set()  # blobs a push mounted across repositories (push.py)
         self.memo_lock = threading.Lock()
         self._names: dict[tuple[str, str, str, str], Name | None] = {}
         self._dirs: dict[str, tuple[int, list[tuple[str, str, bool]]]] = {}
