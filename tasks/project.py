@@ -43,7 +43,7 @@ _KNOWN_KEYS: Final = {
     "allow-outside-paths": "let Modelfiles name files outside the repository (default false)",
     "extra-models": "table of model name -> Modelfile path outside models/",
     "timeout": "seconds to wait for one server request (default 3600)",
-    "lint": "lint settings: disable = [rule ids]",
+    "lint": "lint settings: disable = [rule ids], severity = { rule id = \"error\" or \"warning\" }",
 }
 
 
@@ -78,6 +78,7 @@ class Project:
     timeout: float
     lint_disable: frozenset[str]
     extra_models: Mapping[str, str]
+    lint_severity: Mapping[str, str] = field(default_factory=dict)  # rule id -> error/warning
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +148,18 @@ def _string_list(value: Any, key: str, where: str) -> list[str]:
     return list(value)
 
 
+def _lint_severity(value: Any, where: str) -> dict[str, str]:
+    """[tool.doit-ollama.lint] severity: rule id -> "error" or "warning" (ids are checked by
+    lint, which reports an unknown one as a finding, as it does for disable)."""
+    table = _expect(value, dict, "lint.severity", where,
+                    'a table of rule id = "error" or "warning"')
+    for rule, level in table.items():
+        if level not in ("error", "warning"):
+            raise ConfigError(f"{where}: [tool.doit-ollama.lint] severity.{rule} must be "
+                              f"\"error\" or \"warning\", got {level!r}")
+    return dict(table)
+
+
 def load_project(root: str | os.PathLike[str] | None = None, *,
                  hosts: list[str] | tuple[str, ...] | None = None,
                  environ: Mapping[str, str] | None = None) -> Project:
@@ -180,11 +193,12 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
     if timeout <= 0:
         raise ConfigError(f"{where}: [tool.doit-ollama] timeout must be positive, got {timeout}")
     lint = _expect(setting("lint", {}), dict, "lint", where, "a table")
-    unknown_lint = sorted(set(lint) - {"disable"})
+    unknown_lint = sorted(set(lint) - {"disable", "severity"})
     if unknown_lint:
         raise ConfigError(f"{where}: unknown key(s) in [tool.doit-ollama.lint]: "
-                          f"{', '.join(unknown_lint)} (known: disable)")
+                          f"{', '.join(unknown_lint)} (known: disable, severity)")
     lint_disable = _string_list(lint.get("disable", []), "lint.disable", where)
+    lint_severity = _lint_severity(lint.get("severity", {}), where)
     extra = _expect(setting("extra-models", {}), dict, "extra-models", where,
                     "a table of model name = Modelfile path")
     for name, path in extra.items():
@@ -218,6 +232,7 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
         timeout=timeout,
         lint_disable=frozenset(lint_disable),
         extra_models=dict(extra),
+        lint_severity=lint_severity,
         sources=sources,
     )
 
