@@ -460,7 +460,7 @@ def _git_status(root: Path, paths: Sequence[Path]) -> dict[Path, str] | str:
 
 def git_findings(project: Project, models: Iterable[ModelSource | Path], *,
                  staged_ok: bool = False, strict: bool = False) -> list[Finding]:
-    """Modelfiles not tracked by git or changed since the last commit.
+    """Modelfiles (or the lock, when given) not tracked by git or changed since the last commit.
 
     `staged_ok`: accept changes already staged (what a pre-commit hook is checking).
     `strict`: report them as errors (doit verify --strict). A repository that is not a
@@ -479,23 +479,28 @@ def git_findings(project: Project, models: Iterable[ModelSource | Path], *,
                         f"Modelfiles cannot be found ({status})",
                         "git init && git add models lock && git commit")]
     findings = []
+    lock = project.lock_path.resolve()
     for path, model in items:
         code = status.get(path.resolve(), "")
         relpath = project.relative(path)
+        is_lock = path.resolve() == lock
         if code in ("??", "!!", "outside"):
             why = {"??": "is not tracked by git", "!!": "is ignored by git (.gitignore)",
                    "outside": "is outside the git checkout"}[code]
+            cost = ("nobody else can verify or reproduce the builds it records" if is_lock
+                    else f"nobody else can rebuild {model or 'this model'}")
             found = Finding(relpath, 1, "untracked",
                             ERROR if strict else _severity(project, "untracked"),
-                            f"{relpath} {why}: nobody else can rebuild {model or 'this model'}",
-                            f"git add {relpath} && git commit", model)
+                            f"{relpath} {why}: {cost}", f"git add {relpath} && git commit", model)
         elif code and (code[1] != " " or (not staged_ok and code[0] != " ")):
             why = ("has changes that are not staged" if staged_ok or code[0] in " ?"
                    else "was added but not committed" if code[0] == "A"
                    else "changed since the last commit")
+            cost = ("the committed lock does not record these builds" if is_lock
+                    else "the model built from it is not the committed one")
             found = Finding(relpath, 1, "uncommitted",
                             ERROR if strict else _severity(project, "uncommitted"),
-                            f"{relpath} {why}: the model built from it is not the committed one",
+                            f"{relpath} {why}: {cost}",
                             f"git add {relpath} && git commit (or git checkout -- {relpath})",
                             model)
         else:
