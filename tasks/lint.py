@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from . import gotemplate, modelfile, smoke
-from .errors import DoitOllamaError, ModelfileError, ModelNameError
+from .errors import ConfigError, DoitOllamaError, ModelfileError, ModelNameError
 from .ghactions import workflow_command
 from .modelfile import Modelfile
 from .names import DEFAULT_TAG, ModelName
@@ -621,7 +621,7 @@ _USAGE: Final = """usage: python -m doit_ollama.lint [--format text|json|github]
                                 [--fail-on error|warning] [PATHS...]
 Lint the given Modelfiles (and <tag>.test.toml files), or every Modelfile of the project in
 the current folder. Exit 1 when any error is found (with --fail-on warning: any finding);
-otherwise 0."""
+3 when the project cannot be loaded (pyproject.toml, the models/ layout); otherwise 0."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -656,6 +656,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Staged changes are what a pre-commit hook is asked to check, not a problem.
         report = lint_project(project, paths or None, staged_ok=True,
                               fail_on=chosen["--fail-on"])
+    except ConfigError as err:  # pyproject.toml or the models/ layout: as doit, exit 3
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     except DoitOllamaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["DEFAULT_HOST", "ModelSource", "Project", "discover", "load_project", "stat_stamp"]
+__all__ = ["DEFAULT_HOST", "ModelSource", "Project", "discover", "load_project", "stat_stamp",
+           "toml_error"]
 
 DEFAULT_HOST: Final = "127.0.0.1:11434"
 MODELFILE_SUFFIX: Final = ".Modelfile"
@@ -120,6 +122,19 @@ class Project:
         return discover(self)
 
 
+def toml_error(path: str | os.PathLike[str], text: str, exc: ValueError) -> str:
+    """One line for a pyproject.toml that is not TOML: `path:line: invalid TOML: why`, and
+    what to do (tomllib and tomli before Python 3.14 keep the line only in their text:
+    "(at line 3, column 5)", or "(at end of document)")."""
+    found = re.search(r"at line (\d+)", str(exc))
+    line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+    if line is None and "end of document" in str(exc):
+        line = text.count("\n") + 1
+    where = f"{path}:{line}" if line else str(path)
+    return (f"{where}: invalid TOML: {exc}; fix that line (doit reads [tool.doit] and "
+            "doit-ollama [tool.doit-ollama] from this file)")
+
+
 def _read_pyproject(root: Path) -> tuple[dict[str, Any], str]:
     path = root / "pyproject.toml"
     try:
@@ -127,9 +142,13 @@ def _read_pyproject(root: Path) -> tuple[dict[str, Any], str]:
     except FileNotFoundError:
         return {}, str(path)
     try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read pyproject.toml: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(toml_error(path, text, exc)) from None
     section = doc.get("tool", {}).get("doit-ollama", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tool.doit-ollama] must be a table")
