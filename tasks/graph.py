@@ -174,7 +174,8 @@ def _dot_text(text: str) -> str:
 
 def _dot(graph: Graph) -> str:
     lines = ["digraph models {", "    rankdir=LR;",
-             '    node [fontname="Helvetica", style="rounded,filled"];']
+             '    node [fontname="Helvetica", style="rounded,filled"];',
+             '    edge [fontname="Helvetica", fontsize=10];']
     for node in _ordered(graph):
         fill, stroke = _COLOURS[node.tone]
         label = node.label + (f"\n{node.state}" if node.state else "")
