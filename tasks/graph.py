@@ -64,6 +64,8 @@ class Edge:
 
 @dataclass
 class Graph:
+    """Nodes by key, and the edges between them."""
+
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
 
