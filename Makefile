@@ -1,20 +1,39 @@
-# Make front door of doit-ollama. Every target fails (non-zero) when the task underneath does.
+# Make front door of doit-ollama. A target fails when the command underneath fails; Make's
+# own exit status is then 2 (GNU Make has no other failure code), and its last line names
+# the command's own exit code: "make: *** [Makefile:NN: verify] Error 1".
 PYTHON ?= python3
-DOIT ?= doit
-LOCK := lock/models.lock
+VENV ?= .venv
+# doit from the virtual environment `make venv` made, else the doit on PATH.
+DOIT ?= $(if $(wildcard $(VENV)/bin/doit),$(VENV)/bin/doit,doit)
+MODELS ?= models
+LOCK ?= lock/models.lock
+# Touched after each `doit build` that `make models` ran (see below).
+BUILT := .doit-ollama/make-models.stamp
 
-.PHONY: test models verify lock-check status lint bench bench-quick bench-real demo
+.PHONY: venv test models verify lock-check status lint bench bench-quick bench-real demo
 
-test:  ## run the test suite
-	pytest
+venv: $(VENV)/installed.stamp  ## a virtual environment (.venv) with doit-ollama and its test tools
 
-models: $(LOCK)  ## build every stale model and update the lock
+# A virtual environment of its own: Debian's and Ubuntu's system Python refuse `pip install`
+# outside one (PEP 668, "externally-managed-environment"). Remade when pyproject.toml changes.
+$(VENV)/installed.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	touch $@
 
-# The lock is a real Make target: it is remade when any Modelfile changed.
-$(LOCK): $(shell find models -type f 2>/dev/null)
+test: venv  ## run the test suite (in .venv)
+	$(VENV)/bin/python -m pytest
+
+models: $(BUILT)  ## build every stale model and update the lock
+
+# Remade when anything under models/ (or the lock) changed since the last `make models`. The
+# lock cannot be this target: a comment-only edit rebuilds nothing and leaves the lock as it
+# is, so Make would run `doit build` again on every call; the stamp records that it ran.
+$(BUILT): $(shell find $(MODELS) -type f 2>/dev/null) $(wildcard $(LOCK))
 	$(DOIT) build
+	@mkdir -p $(@D) && touch $@
 
-verify:  ## lock vs sources vs server; exit 1 on any difference
+verify:  ## lock vs sources vs server; fails on any difference
 	$(DOIT) verify
 
 lock-check:  ## lock vs sources only, no server needed (CI without Ollama)
@@ -26,14 +45,14 @@ status:  ## one line per model: up to date, stale and why, missing, drifted
 lint:  ## the Modelfile checklist
 	$(DOIT) lint
 
-bench:  ## benchmarks at full size (1000 models, 2 GiB of weights; ~5 min); see docs/performance.md
-	$(PYTHON) bench/run.py
+bench: venv  ## benchmarks at full size (1000 models, 2 GiB of weights; ~5 min); see docs/performance.md
+	$(VENV)/bin/python bench/run.py
 
-bench-quick:  ## benchmarks at small sizes (under a minute); fails only on count targets
-	$(PYTHON) bench/run.py --quick
+bench-quick: venv  ## benchmarks at small sizes (under a minute); fails only on count targets
+	$(VENV)/bin/python bench/run.py --quick
 
-bench-real:  ## doit build vs an `ollama create` loop on real Ollama servers it starts (OLLAMA=path/to/ollama, or OLLAMA_TEST_BINARY)
-	$(PYTHON) bench/real_server.py $(if $(OLLAMA),--ollama $(OLLAMA))
+bench-real: venv  ## doit build vs an `ollama create` loop on real Ollama servers it starts (OLLAMA=path/to/ollama, or OLLAMA_TEST_BINARY)
+	$(VENV)/bin/python bench/real_server.py $(if $(OLLAMA),--ollama $(OLLAMA))
 
-demo:  ## this repository's models built against the Ollama test double (no Ollama needed)
-	$(PYTHON) scripts/demo.py
+demo: venv  ## this repository's models built against the Ollama test double (no Ollama needed)
+	$(VENV)/bin/python scripts/demo.py

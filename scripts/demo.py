@@ -36,7 +36,7 @@ def main() -> int:
                 '{"answer": "I do not know; please ask the support team.", "confidence": 0.3, '
                 '"sources": []}')
             steps = (["build"], ["build"], ["verify"], ["status"], ["lint"], ["test"],
-                     ["promote", "my-bot:prod", "my-bot:v1.1"], ["verify"])
+                     ["promote", "my-bot:prod", "my-bot:v1.1"], ["verify"], ["graph"])
             for args in steps:
                 print(f"\n$ doit {' '.join(args)}", flush=True)
                 code = subprocess.run([sys.executable, "-m", "doit", *args], cwd=repo, env=env,

@@ -4,6 +4,7 @@ repository that has no dodo.py (doit's own DoitMain with our tasks as the loader
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -16,7 +17,17 @@ def main(argv: list[str] | None = None) -> int:
     from . import doit_tasks
 
     tasks = {name: getattr(doit_tasks, name) for name in doit_tasks.__all__}
-    runner = DoitMain(ModuleTaskLoader(tasks), config_filenames=("pyproject.toml",))
+    try:
+        runner = DoitMain(ModuleTaskLoader(tasks), config_filenames=("pyproject.toml",))
+    except ValueError as err:  # doit reads pyproject.toml first, and lets its error escape
+        if type(err).__name__ != "TOMLDecodeError":
+            raise
+        from .project import toml_error
+
+        path = Path("pyproject.toml").resolve()
+        text = path.read_text(encoding="utf-8", errors="replace")
+        print(f"ERROR: {toml_error(path, text, err)}", file=sys.stderr)
+        return 3  # doit's code for a project that cannot be loaded
     runner.BIN_NAME = "doit-ollama"
     return int(runner.run(sys.argv[1:] if argv is None else argv))
 

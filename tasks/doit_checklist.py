@@ -17,6 +17,7 @@ from .server import Server
 # The checklist's modules (lint, smoke, channels, fmt and the parser under them) are imported
 # inside the actions: loading them on every doit run cost a no-op build ~20 ms.
 LINT_FORMATS = ("text", "json", "github")  # keep equal to lint.FORMATS
+LINT_FAIL_ON = ("error", "warning")  # keep equal to lint.FAIL_ON
 
 __all__ = ["task_fmt", "task_lint", "task_promote", "task_test"]
 
@@ -24,19 +25,22 @@ __all__ = ["task_fmt", "task_lint", "task_promote", "task_test"]
 # --- lint --------------------------------------------------------------------------------------
 
 
-def _lint_action(format: str, output: str) -> Any:
+def _lint_action(format: str, output: str, fail_on: str) -> Any:
     from . import lint
 
     state = run()
     try:
-        report = lint.lint_project(state.project)
+        report = lint.lint_project(state.project, fail_on=fail_on)
     except DoitOllamaError as err:
         return TaskFailed(str(err))
     emit(lint.render(report, format), output)
-    if output and output != "-" and format != "text":
+    if output and output != "-":  # a report in a file: the text still goes to the console
         emit(lint.render(report, "text"), "")
     if not report.ok:
-        return Explained(f"lint: {report.errors} error{'s' * (report.errors != 1)} (see above)")
+        if report.errors:
+            return Explained(f"lint: {report.errors} error{'s' * (report.errors != 1)} (see above)")
+        return Explained(f"lint: {report.warnings} warning{'s' * (report.warnings != 1)} "
+                         "and --fail-on warning (see above)")
     return None
 
 
@@ -50,6 +54,9 @@ def task_lint() -> Any:
              "choices": [(f, "") for f in LINT_FORMATS], "help": "report format"},
             {"name": "output", "long": "output", "short": "o", "type": str, "default": "",
              "help": "write the report to this file (text still goes to the console)"},
+            {"name": "fail_on", "long": "fail-on", "type": str, "default": "error",
+             "choices": [(f, "") for f in LINT_FAIL_ON],
+             "help": "least severe finding that fails the run (exit 1): error or warning"},
         ],
         "verbosity": 2,
         "meta": REPORT_META,

@@ -42,7 +42,7 @@ def _verify_action(offline: bool, format: str, output: str, host: list[str],
     except DoitOllamaError as err:
         return TaskFailed(str(err))
     emit(render(report, format), output)
-    if output and output != "-" and format != "text":
+    if output and output != "-":  # a report in a file: the text still goes to the console
         emit(render(report, "text"), "")
     if not report.ok:
         count = len(report.findings)

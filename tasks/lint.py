@@ -2,8 +2,10 @@
 
 Each rule has a short stable id, one severity and a fix (docs/checklist.md lists them all).
 A file disables rules with a comment, `# doit-ollama: disable=latest-tag,no-purpose`; a
-repository with `[tool.doit-ollama.lint] disable = [...]`. Errors fail `doit lint` and the
-pre-commit hook (`python -m doit_ollama.lint [PATHS...]`); warnings only inform.
+repository with `[tool.doit-ollama.lint] disable = [...]`, and changes a rule's severity with
+`severity = { latest-tag = "error" }`. Errors fail `doit lint` and the pre-commit hook
+(`python -m doit_ollama.lint [PATHS...]`); warnings fail them too with `--fail-on warning`
+(hadolint's failure threshold), and otherwise only inform.
 Pure checks apart from reading files and asking git; rendering is separate from printing.
 """
 
@@ -20,13 +22,14 @@ from pathlib import Path
 from typing import Final
 
 from . import createrequest, gotemplate, modelfile, smoke
-from .errors import DoitOllamaError, ModelfileError, ModelNameError
+from .errors import ConfigError, DoitOllamaError, ModelfileError, ModelNameError
 from .ghactions import workflow_command
 from .modelfile import Modelfile
 from .names import DEFAULT_TAG, ModelName
 from .project import IgnoredFile, ModelSource, Project, load_project
 
 __all__ = [
+    "FAIL_ON",
     "FORMATS",
     "RULES",
     "Finding",
@@ -42,6 +45,7 @@ __all__ = [
 FORMATS: Final = ("text", "json", "github")
 ERROR: Final = "error"
 WARNING: Final = "warning"
+FAIL_ON: Final = (ERROR, WARNING)  # the least severe finding that fails a run
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,18 @@ class Finding:
         return self.severity == ERROR
 
 
+def _severity(project: Project, rule: str) -> str:
+    """The rule's severity in this repository ([tool.doit-ollama.lint] severity, else its own)."""
+    return project.lint_severity.get(rule, RULES[rule].severity)
+
+
 @dataclass
 class LintReport:
     """What one lint run found, over which files."""
 
     files: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    fail_on: str = ERROR  # one of FAIL_ON
 
     @property
     def errors(self) -> int:
@@ -125,21 +135,24 @@ class LintReport:
 
     @property
     def ok(self) -> bool:
-        """True when there is no error (warnings do not fail)."""
-        return self.errors == 0
+        """True when no finding reaches `fail_on` (by default: no error)."""
+        return not self.findings if self.fail_on == WARNING else self.errors == 0
 
 
 class _File:
     """Collects the findings of one file, with its disabled rules."""
 
-    def __init__(self, relpath: str, model: str | None, disabled: Iterable[str]):
+    def __init__(self, relpath: str, model: str | None, disabled: Iterable[str],
+                 severity: Mapping[str, str] | None = None):
         self.relpath = relpath
         self.model = model
         self.disabled = set(disabled)
+        self.severity = severity or {}
         self.findings: list[Finding] = []
 
     def add(self, rule: str, line: int | None, message: str, fix: str) -> None:
-        self.findings.append(Finding(self.relpath, line or 1, rule, RULES[rule].severity,
+        self.findings.append(Finding(self.relpath, line or 1, rule,
+                                     self.severity.get(rule, RULES[rule].severity),
                                      message, fix, self.model))
 
     def kept(self) -> list[Finding]:
@@ -346,14 +359,16 @@ def _check_test_file(file: _File, modelfile_path: Path, project: Project) -> Non
         smoke.load_suite(path)
     except smoke.SuiteError as err:
         file.findings.append(Finding(project.relative(path), err.line or 1, "invalid-test-file",
-                                     ERROR, err.msg, "fix the test file (docs/checklist.md "
-                                     "describes its format)", file.model))
+                                     _severity(project, "invalid-test-file"), err.msg,
+                                     "fix the test file (docs/checklist.md describes its format)",
+                                     file.model))
 
 
 def lint_file(project: Project, path: Path, name: ModelName | None = None) -> list[Finding]:
     """Every finding for one Modelfile (and its test file), disabled rules left out."""
     relpath = project.relative(path)
-    file = _File(relpath, name.display if name else None, project.lint_disable)
+    file = _File(relpath, name.display if name else None, project.lint_disable,
+                 project.lint_severity)
     try:
         text_bytes = path.read_bytes()
     except OSError as err:
@@ -383,22 +398,27 @@ def lint_file(project: Project, path: Path, name: ModelName | None = None) -> li
 
 
 def _project_findings(project: Project) -> list[Finding]:
-    """Unknown ids in [tool.doit-ollama.lint] disable."""
-    unknown = sorted(set(project.lint_disable) - set(RULES))
-    if not unknown or "unknown-rule" in project.lint_disable:
+    """Unknown ids in [tool.doit-ollama.lint] disable and severity."""
+    if "unknown-rule" in project.lint_disable:
         return []
     path = project.root / "pyproject.toml"
-    line = 1
     try:
-        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if re.match(r"\s*disable\s*=", text):
-                line = number
-                break
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        pass
-    return [Finding(project.relative(path), line, "unknown-rule", WARNING,
-                    f"[tool.doit-ollama.lint] disable names an unknown rule {rule!r}",
-                    f"use one of: {', '.join(RULES)}") for rule in unknown]
+        lines = []
+
+    def line_of(key: str) -> int:
+        pattern = re.compile(rf"\s*(\[tool\.doit-ollama\.lint\.)?{key}\b")
+        return next((n for n, text in enumerate(lines, start=1) if pattern.match(text)), 1)
+
+    found = []
+    for key, rules in (("disable", project.lint_disable), ("severity", project.lint_severity)):
+        for rule in sorted(set(rules) - set(RULES)):
+            found.append(Finding(project.relative(path), line_of(key), "unknown-rule",
+                                 _severity(project, "unknown-rule"),
+                                 f"[tool.doit-ollama.lint] {key} names an unknown rule {rule!r}",
+                                 f"use one of: {', '.join(RULES)}"))
+    return found
 
 
 # --- git ------------------------------------------------------------------------------------
@@ -442,7 +462,7 @@ def _git_status(root: Path, paths: Sequence[Path]) -> dict[Path, str] | str:
 
 def git_findings(project: Project, models: Iterable[ModelSource | Path], *,
                  staged_ok: bool = False, strict: bool = False) -> list[Finding]:
-    """Modelfiles not tracked by git or changed since the last commit.
+    """Modelfiles (or the lock, when given) not tracked by git or changed since the last commit.
 
     `staged_ok`: accept changes already staged (what a pre-commit hook is checking).
     `strict`: report them as errors (doit verify --strict). A repository that is not a
@@ -452,32 +472,38 @@ def git_findings(project: Project, models: Iterable[ModelSource | Path], *,
              for m in models]
     if not items:
         return []
-    severity = ERROR if strict else WARNING
     status = _git_status(project.root, [path for path, _ in items])
     if isinstance(status, str):
         if "no-git" in project.lint_disable:
             return []
         tracked = " ".join(project.relative(p) for p in (project.models_dir, project.lock_path))
-        return [Finding(".", 1, "no-git", WARNING,
+        return [Finding(".", 1, "no-git", _severity(project, "no-git"),
                         f"{project.root} is not a git checkout, so untracked or uncommitted "
                         f"Modelfiles cannot be found ({status})",
                         f"git init && git add {tracked} && git commit")]
     findings = []
+    lock = project.lock_path.resolve()
     for path, model in items:
         code = status.get(path.resolve(), "")
         relpath = project.relative(path)
+        is_lock = path.resolve() == lock
         if code in ("??", "!!", "outside"):
             why = {"??": "is not tracked by git", "!!": "is ignored by git (.gitignore)",
                    "outside": "is outside the git checkout"}[code]
-            found = Finding(relpath, 1, "untracked", severity,
-                            f"{relpath} {why}: nobody else can rebuild {model or 'this model'}",
-                            f"git add {relpath} && git commit", model)
+            cost = ("nobody else can verify or reproduce the builds it records" if is_lock
+                    else f"nobody else can rebuild {model or 'this model'}")
+            found = Finding(relpath, 1, "untracked",
+                            ERROR if strict else _severity(project, "untracked"),
+                            f"{relpath} {why}: {cost}", f"git add {relpath} && git commit", model)
         elif code and (code[1] != " " or (not staged_ok and code[0] != " ")):
             why = ("has changes that are not staged" if staged_ok or code[0] in " ?"
                    else "was added but not committed" if code[0] == "A"
                    else "changed since the last commit")
-            found = Finding(relpath, 1, "uncommitted", severity,
-                            f"{relpath} {why}: the model built from it is not the committed one",
+            cost = ("the committed lock does not record these builds" if is_lock
+                    else "the model built from it is not the committed one")
+            found = Finding(relpath, 1, "uncommitted",
+                            ERROR if strict else _severity(project, "uncommitted"),
+                            f"{relpath} {why}: {cost}",
                             f"git add {relpath} && git commit (or git checkout -- {relpath})",
                             model)
         else:
@@ -505,7 +531,7 @@ def _ignored_findings(project: Project, path: Path, item: IgnoredFile) -> list[F
     rule = "misplaced-modelfile" if item.misplaced else "ignored-file"
     if rule in project.lint_disable or rule in _file_disabled(path):
         return []
-    found = [Finding(item.relpath, 1, rule, RULES[rule].severity, item.reason, item.fix)]
+    found = [Finding(item.relpath, 1, rule, _severity(project, rule), item.reason, item.fix)]
     if item.misplaced:
         found += lint_file(project, path)
     return found
@@ -515,9 +541,10 @@ def _ignored_findings(project: Project, path: Path, item: IgnoredFile) -> list[F
 
 
 def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | None = None, *,
-                 git: bool = True, staged_ok: bool = False) -> LintReport:
+                 git: bool = True, staged_ok: bool = False, fail_on: str = ERROR) -> LintReport:
     """Lint every Modelfile of the project, or only `paths` (Modelfiles, test files, or
-    folders, meaning the project's Modelfiles under them)."""
+    folders, meaning the project's Modelfiles under them). The report fails (`.ok` is
+    False) on an error, or with `fail_on="warning"` on any finding."""
     models, ignored = project.models_and_ignored()
     by_path = {m.modelfile.resolve(): m for m in models}
     skipped = {(project.root / i.relpath).resolve(): i for i in ignored}
@@ -539,7 +566,7 @@ def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | Non
                 tests_only.append(path)
             else:
                 targets.append((path, by_path.get(path.resolve())))
-    report = LintReport()
+    report = LintReport(fail_on=fail_on)
     report.findings += _project_findings(project)
     for path, source in targets:
         report.files.append(project.relative(path))
@@ -555,7 +582,8 @@ def lint_project(project: Project, paths: Sequence[str | os.PathLike[str]] | Non
         except smoke.SuiteError as err:
             if "invalid-test-file" not in project.lint_disable:
                 report.findings.append(Finding(project.relative(path), err.line or 1,
-                                               "invalid-test-file", ERROR, err.msg,
+                                               "invalid-test-file",
+                                               _severity(project, "invalid-test-file"), err.msg,
                                                "fix the test file (see docs/checklist.md)"))
     if git:
         checked = [source or path for path, source in targets if path.exists()
@@ -578,8 +606,9 @@ def _text(report: LintReport) -> str:
         lines.append(f"  fix: {f.fix}")
     files = _count(len(report.files), "file")
     if report.findings:
+        threshold = "" if report.fail_on == ERROR else " (--fail-on warning: warnings fail too)"
         lines.append(f"lint: {_count(report.errors, 'error')}, "
-                     f"{_count(report.warnings, 'warning')} in {files}")
+                     f"{_count(report.warnings, 'warning')} in {files}{threshold}")
     else:
         lines.append(f"lint: {files}, no problems")
     return "\n".join(lines) + "\n"
@@ -610,26 +639,32 @@ def render(report: LintReport, fmt: str) -> str:
 
 # --- command line (the pre-commit hook) ---------------------------------------------------------
 
-_USAGE: Final = """usage: python -m doit_ollama.lint [--format text|json|github] [PATHS...]
+_USAGE: Final = """usage: python -m doit_ollama.lint [--format text|json|github]
+                                [--fail-on error|warning] [PATHS...]
 Lint the given Modelfiles (and <tag>.test.toml files), or every Modelfile of the project in
-the current folder. Exit 1 when any error is found; warnings alone exit 0."""
+the current folder. Exit 1 when any error is found (with --fail-on warning: any finding);
+3 when the project cannot be loaded (pyproject.toml, the models/ layout); otherwise 0."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The pre-commit hook: lint PATHS (or the whole project); exit 1 on any error."""
     args = list(sys.argv[1:] if argv is None else argv)
-    fmt = "text"
+    choices = {"--format": FORMATS, "--fail-on": FAIL_ON}
+    chosen = {"--format": "text", "--fail-on": ERROR}
     paths: list[str] = []
     while args:
         arg = args.pop(0)
         if arg in ("-h", "--help"):
             print(_USAGE)
             return 0
-        if arg == "--format" or arg.startswith("--format="):
-            fmt = arg.partition("=")[2] if "=" in arg else (args.pop(0) if args else "")
-            if fmt not in FORMATS:
-                print(f"--format must be one of {', '.join(FORMATS)}\n{_USAGE}", file=sys.stderr)
+        option = arg.partition("=")[0]
+        if option in choices:
+            value = arg.partition("=")[2] if "=" in arg else (args.pop(0) if args else "")
+            if value not in choices[option]:
+                print(f"{option} must be one of {', '.join(choices[option])}\n{_USAGE}",
+                      file=sys.stderr)
                 return 2
+            chosen[option] = value
         elif arg == "--":
             paths += args
             break
@@ -641,11 +676,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         project = load_project()
         # Staged changes are what a pre-commit hook is asked to check, not a problem.
-        report = lint_project(project, paths or None, staged_ok=True)
+        report = lint_project(project, paths or None, staged_ok=True,
+                              fail_on=chosen["--fail-on"])
+    except ConfigError as err:  # pyproject.toml or the models/ layout: as doit, exit 3
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     except DoitOllamaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    sys.stdout.write(render(report, fmt))
+    sys.stdout.write(render(report, chosen["--format"]))
     return 0 if report.ok else 1
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = ["DEFAULT_HOST", "IgnoredFile", "ModelSource", "Project", "discover", "load_project",
-           "nothing_found", "stat_stamp"]
+           "nothing_found", "stat_stamp", "toml_error"]
 
 DEFAULT_HOST: Final = "127.0.0.1:11434"
 MODELFILE_SUFFIX: Final = ".Modelfile"
@@ -48,7 +49,7 @@ _KNOWN_KEYS: Final = {
     "allow-outside-paths": "let Modelfiles name files outside the repository (default false)",
     "extra-models": "table of model name -> Modelfile path outside models/",
     "timeout": "seconds to wait for one server request (default 3600)",
-    "lint": "lint settings: disable = [rule ids]",
+    "lint": "lint settings: disable = [rule ids], severity = { rule id = \"error\" or \"warning\" }",
     "registry": "the team's OCI registry, HOST[:PORT]/namespace (http://... for plain HTTP)",
     "insecure-registries": "registry hosts reached over plain HTTP (HOST[:PORT], e.g. where a base lives)",
 }
@@ -103,6 +104,7 @@ class Project:
     timeout: float
     lint_disable: frozenset[str]
     extra_models: Mapping[str, str]
+    lint_severity: Mapping[str, str] = field(default_factory=dict)  # rule id -> error/warning
     sources: Mapping[str, str] = field(default_factory=dict)
     registry: Registry | None = None  # the team's registry (docs/registry.md)
     insecure_registries: frozenset[str] = frozenset()  # hosts, lower case, reached over HTTP
@@ -183,6 +185,19 @@ class Project:
         return discover(self, ignored=ignored), ignored
 
 
+def toml_error(path: str | os.PathLike[str], text: str, exc: ValueError) -> str:
+    """One line for a pyproject.toml that is not TOML: `path:line: invalid TOML: why`, and
+    what to do (tomllib and tomli before Python 3.14 keep the line only in their text:
+    "(at line 3, column 5)", or "(at end of document)")."""
+    found = re.search(r"at line (\d+)", str(exc))
+    line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+    if line is None and "end of document" in str(exc):
+        line = text.count("\n") + 1
+    where = f"{path}:{line}" if line else str(path)
+    return (f"{where}: invalid TOML: {exc}; fix that line (doit reads [tool.doit] and "
+            "doit-ollama [tool.doit-ollama] from this file)")
+
+
 def _read_pyproject(root: Path) -> tuple[dict[str, Any], str]:
     path = root / "pyproject.toml"
     try:
@@ -190,9 +205,13 @@ def _read_pyproject(root: Path) -> tuple[dict[str, Any], str]:
     except FileNotFoundError:
         return {}, str(path)
     try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read pyproject.toml: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(toml_error(path, text, exc)) from None
     section = doc.get("tool", {}).get("doit-ollama", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tool.doit-ollama] must be a table")
@@ -209,6 +228,18 @@ def _string_list(value: Any, key: str, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(f"{where}: [tool.doit-ollama] {key} must be a list of strings, got {value!r}")
     return list(value)
+
+
+def _lint_severity(value: Any, where: str) -> dict[str, str]:
+    """[tool.doit-ollama.lint] severity: rule id -> "error" or "warning" (ids are checked by
+    lint, which reports an unknown one as a finding, as it does for disable)."""
+    table = _expect(value, dict, "lint.severity", where,
+                    'a table of rule id = "error" or "warning"')
+    for rule, level in table.items():
+        if level not in ("error", "warning"):
+            raise ConfigError(f"{where}: [tool.doit-ollama.lint] severity.{rule} must be "
+                              f"\"error\" or \"warning\", got {level!r}")
+    return dict(table)
 
 
 def load_project(root: str | os.PathLike[str] | None = None, *,
@@ -244,11 +275,12 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
     if timeout <= 0:
         raise ConfigError(f"{where}: [tool.doit-ollama] timeout must be positive, got {timeout}")
     lint = _expect(setting("lint", {}), dict, "lint", where, "a table")
-    unknown_lint = sorted(set(lint) - {"disable"})
+    unknown_lint = sorted(set(lint) - {"disable", "severity"})
     if unknown_lint:
         raise ConfigError(f"{where}: unknown key(s) in [tool.doit-ollama.lint]: "
-                          f"{', '.join(unknown_lint)} (known: disable)")
+                          f"{', '.join(unknown_lint)} (known: disable, severity)")
     lint_disable = _string_list(lint.get("disable", []), "lint.disable", where)
+    lint_severity = _lint_severity(lint.get("severity", {}), where)
     extra = _expect(setting("extra-models", {}), dict, "extra-models", where,
                     "a table of model name = Modelfile path")
     for name, path in extra.items():
@@ -304,6 +336,7 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
         timeout=timeout,
         lint_disable=frozenset(lint_disable),
         extra_models=dict(extra),
+        lint_severity=lint_severity,
         sources=sources,
         registry=registry,
         insecure_registries=frozenset(insecure),

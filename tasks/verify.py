@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Final
 
 from . import lockfile, modelfile
@@ -265,14 +266,18 @@ def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: s
 
 def _check_checklist(project: Project, lock: Lock, models: list[ModelSource], strict: bool,
                      report: Report) -> None:
-    """Channels the lock no longer supports; with `strict`, Modelfiles not committed to git."""
+    """Channels the lock no longer supports; with `strict`, Modelfiles and the lock itself
+    not committed to git."""
     from . import channels, lint
 
     for problem in channels.check_channels(project, lock, models):
         report.findings.append(Finding(**asdict(problem)))
     if strict:
-        for f in lint.git_findings(project, models, strict=True):
-            report.findings.append(Finding(f.model or f.file or "*", f.rule, f"{f.file}: {f.message}",
+        committed: list[ModelSource | Path] = [*models]
+        if project.lock_path.exists():
+            committed.append(project.lock_path)
+        for f in lint.git_findings(project, committed, strict=True):
+            report.findings.append(Finding(f.model or f.file or "*", f.rule, f.message,
                                            f.fix, file=f.file, line=f.line))
 
 

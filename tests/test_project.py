@@ -134,7 +134,7 @@ def test_host_precedence(tmp_path: Path) -> None:
         ("[tool.doit-ollama]\nhost = 'a'\nhosts = ['b']\n", "either host or hosts"),
         ("[tool.doit-ollama]\nhosts = []\n", "hosts is empty"),
         ("[tool.doit-ollama]\nlint = { enable = ['x'] }\n", "unknown key(s) in [tool.doit-ollama.lint]"),
-        ("[tool.doit-ollama\n", "cannot read pyproject.toml"),
+        ("[tool.doit-ollama\n", "pyproject.toml:1: invalid TOML"),
     ],
 )
 def test_bad_configuration_names_the_file_and_key(tmp_path: Path, toml: str, says: str) -> None:
