@@ -485,3 +485,10 @@ def test_the_double_cuts_a_json_answer_at_num_predict_as_a_real_server_does(
         chat = client.chat("short:v1", [{"role": "user", "content": "How do I reset it?"}],
                            format="json")
         assert chat.done_reason == "length" and chat.message.content.count(" ") <= 2
+
+
+def test_jsonschema_is_imported_by_doit_test_and_never_by_doit_build(repo: DoitRepo) -> None:
+    imports = repo.env(PYTHONPROFILEIMPORTTIME="1")  # python -X importtime: one line per import
+    for _ in range(2):  # a build that creates, then a no-op build
+        assert " jsonschema\n" not in repo.doit("build", env=imports).err
+    assert " jsonschema\n" in repo.doit("test", env=imports).err
