@@ -46,6 +46,9 @@ TEMPLATE """{{- range $i, $_ := .Messages }}
 PARAMETER stop <end_of_turn>
 PARAMETER temperature 0
 PARAMETER seed 42
+# One thread: on a busy 2-core machine llama.cpp's threads wait for each other at every
+# step (4 answers took 53-66 s with 2 threads, 8-10 s with one, load average 7).
+PARAMETER num_thread 1
 '''
 
 # A 270M base model rambles in free text; a schema sent as `format` keeps it to a short JSON
