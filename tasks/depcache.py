@@ -47,7 +47,8 @@ class Dependencies:
 def scan(source: ModelSource) -> tuple[Dependencies, Stamps]:
     """Parse and resolve one Modelfile (nothing hashed); also the stamps of the paths whose
     change matters, the Modelfile's own first."""
-    from . import modelfile  # only on a cache miss: a no-op build parses no Modelfile
+    # only on a cache miss: a no-op build parses no Modelfile
+    from . import createrequest, modelfile
 
     stamps: Stamps = {source.path: stat_stamp(source.path)}  # before reading it
     mf = modelfile.load(source.modelfile)
@@ -56,7 +57,7 @@ def scan(source: ModelSource) -> tuple[Dependencies, Stamps]:
         if name not in _PATH_INSTRUCTIONS:
             continue
         try:
-            path = modelfile.expand_path(args, folder)
+            path = createrequest.expand_path(args, folder)
         except DoitOllamaError:
             continue
         stamps[path] = stat_stamp(path)

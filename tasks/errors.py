@@ -38,26 +38,34 @@ class ModelfileError(DoitOllamaError):
     whole-file errors such as `no FROM line`), `.path` the file when it was loaded from one.
     Ollama counts CR and LF each as a line end, so in a file with CR LF endings its line
     numbers run ahead of an editor's; `.editor_line` is the editor's count, which the
-    message shows.
+    message shows (it can be set where Ollama gives no line, e.g. where an unclosed quote
+    opened). `.hint` is ours: what the mistake probably is, shown after Ollama's text.
     """
 
     def __init__(self, msg: str, line: int | None = None, path: str | None = None, *,
-                 editor_line: int | None = None):
+                 editor_line: int | None = None, hint: str | None = None):
         self.msg = msg
         self.line = line
         self.path = path
         self.editor_line = editor_line if editor_line is not None else line
+        self.hint = hint
         super().__init__(msg)
 
     def with_path(self, path: str) -> ModelfileError:
         """A copy of this error that names the file it came from."""
-        return type(self)(self.msg, self.line, path, editor_line=self.editor_line)
+        return type(self)(self.msg, self.line, path, editor_line=self.editor_line,
+                          hint=self.hint)
+
+    @property
+    def text(self) -> str:
+        """The message without its place: Ollama's text, then the hint in parentheses."""
+        return f"{self.msg} ({self.hint})" if self.hint else self.msg
 
     def __str__(self) -> str:
         where = self.path or ""
         if self.editor_line is not None:
             where = f"{where}:{self.editor_line}" if where else f"line {self.editor_line}"
-        return f"{where}: {self.msg}" if where else self.msg
+        return f"{where}: {self.text}" if where else self.text
 
 
 class ModelNameError(DoitOllamaError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from . import modelfile
+from . import createrequest, modelfile
 from .errors import ModelfileError, ModelNameError
 from .names import ModelName
 from .project import ModelSource, Project
@@ -105,10 +105,15 @@ def gather(project: Project, source: ModelSource,
     request = dict(resolved.request)
     base = None
     if resolved.base is not None:
+        line = next((ln for (n, _), ln in zip(mf.instructions, mf.lines) if n == "model"), None)
+        if createrequest.names_a_file(resolved.base):  # Ollama would take it for a model name
+            looked_for = Path(createrequest.expand_path(resolved.base, source.modelfile.parent))
+            message = createrequest.file_not_found("FROM", resolved.base,
+                                                   project.relative(looked_for))
+            raise ModelfileError(message, line=line, path=source.relpath)
         try:
             base = ModelName.parse(resolved.base)
         except ModelNameError as exc:
-            line = next((ln for (n, _), ln in zip(mf.instructions, mf.lines) if n == "model"), None)
             raise ModelfileError(
                 f"FROM {resolved.base!r} is neither an existing file (relative to "
                 f"{project.relative(source.modelfile.parent)}/) nor a valid model name ({exc})",

@@ -9,7 +9,6 @@ Pure checks apart from reading files and asking git; rendering is separate from 
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
-from . import gotemplate, modelfile, smoke
+from . import createrequest, gotemplate, modelfile, smoke
 from .errors import DoitOllamaError, ModelfileError, ModelNameError
 from .ghactions import workflow_command
 from .modelfile import Modelfile
@@ -86,7 +85,6 @@ _DISABLE: Final = re.compile(r"disable\s*=\s*([A-Za-z0-9_,\s-]*)$")
 # Instructions where a later one replaces an earlier one (parameters too, except stop).
 _SINGLE: Final = ("template", "system", "adapter", "renderer", "parser", "requires")
 _NOT_PARAMETERS: Final = frozenset({"model", "license", "message", "draft", *_SINGLE})
-_PATH_LIKE: Final = re.compile(r"^(\.{1,2}/|/|~)|\.(gguf|bin|safetensors)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -215,7 +213,7 @@ def _local_path(args: str, folder: Path, file: _File, line: int | None,
                 what: str) -> str | None:
     """The absolute path an instruction names (as Ollama expands it), or None."""
     try:
-        return modelfile.expand_path(args, folder)
+        return createrequest.expand_path(args, folder)
     except ModelfileError as err:
         file.add("invalid-value", line, f"{what} {args}: {err.msg}", "fix the path")
         return None
@@ -233,7 +231,7 @@ def _check_outside(project: Project, file: _File, path: str, args: str, line: in
     candidates = [path]
     if os.path.isdir(path):
         try:  # a safetensors folder: its files are often links into a download cache
-            candidates += modelfile.files_for_model(path)
+            candidates += createrequest.files_for_model(path)
         except ModelfileError:
             pass
     for candidate in candidates:
@@ -261,8 +259,9 @@ def _check_paths_and_base(project: Project, file: _File, mf: Modelfile, folder: 
         if os.path.lexists(path):
             _check_outside(project, file, path, args, line, what)
             continue
-        if name != "model" or _PATH_LIKE.search(args):
-            file.add("missing-path", line, f"{what} {args}: no such file or folder ({path})",
+        if name != "model" or createrequest.names_a_file(args):
+            looked_for = project.relative(Path(path))
+            file.add("missing-path", line, createrequest.file_not_found(what, args, looked_for),
                      "fix the path, or add the file (Git LFS for big weights)")
             continue
         try:
@@ -295,8 +294,7 @@ def _check_values(file: _File, mf: Modelfile, root: Path) -> None:
             Modelfile([(name, args)], [line]).resolve(base_dir=root)
         except ModelfileError as err:
             if name not in modelfile.PARAMETER_TYPES and name != "requires":
-                close = difflib.get_close_matches(name, list(modelfile.PARAMETER_TYPES), 1)
-                hint = f"did you mean PARAMETER {close[0]}?" if close else \
+                hint = createrequest.parameter_hint(name, args) or \
                     f"known: {', '.join(sorted(modelfile.PARAMETER_TYPES))}"
                 file.add("unknown-parameter", line, err.msg,
                          f"fix its name or remove the line ({hint})")
@@ -363,7 +361,7 @@ def lint_file(project: Project, path: Path, name: ModelName | None = None) -> li
         mf: Modelfile | None = modelfile.parse(text_bytes)
     except ModelfileError as err:
         mf = None
-        file.add("invalid-modelfile", err.editor_line, err.msg,
+        file.add("invalid-modelfile", err.editor_line, err.text,
                  "fix the line; `python -m doit_ollama.modelfile PATH` shows what Ollama reads")
     _apply_directives(file, _directives(text, None if mf is None else
                                         [c.text for c in mf.comments]))

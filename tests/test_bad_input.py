@@ -105,7 +105,7 @@ def test_a_model_folder_without_model_files(repo: DoitRepo) -> None:
 def test_missing_local_file_says_so_instead_of_invalid_model_name(repo: DoitRepo) -> None:
     repo.model("gone:v1", "FROM ./missing.gguf\n")
     result = repo.doit("build", expect=1)
-    assert "gone:v1" in result.out and "neither an existing file" in result.out
+    assert "gone:v1" in result.out and "FROM ./missing.gguf: file not found" in result.out
     assert "models/gone/v1.Modelfile:2" in result.out
 
 

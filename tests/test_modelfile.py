@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from doit_ollama import createrequest as cr
 from doit_ollama import modelfile as mf
 from doit_ollama.errors import ModelfileError
 from doit_ollama.hashing import DigestCache, sha256_file
@@ -432,7 +433,7 @@ class TestCreateRequest:
     ) -> None:
         body = request(f"FROM m\nPARAMETER temperature {written}\n")
         assert body["parameters"]["temperature"] == sent
-        assert mf.wire_json(body) == (
+        assert cr.wire_json(body) == (
             f'{{"model":"","from":"m","parameters":{{"temperature":{go_json}}},"name":""}}'
         )
         # Python's JSON of the sent float is the shortest text, as Go's (up to exponent style).
@@ -440,7 +441,7 @@ class TestCreateRequest:
 
     def test_wire_json_escapes_as_go(self) -> None:
         body = request('FROM m\nSYSTEM <a href="x">&\\\n')
-        assert mf.wire_json(body, model="bot:v1") == (
+        assert cr.wire_json(body, model="bot:v1") == (
             '{"model":"bot:v1","from":"m",'
             '"system":"\\u003ca href=\\"x\\"\\u003e\\u0026\\\\","name":""}'
         )
@@ -458,7 +459,7 @@ class TestCreateRequest:
         assert resolved.request == {"files": {"weights.gguf": digest}}
         assert resolved.base is None
         assert resolved.local_files == [
-            mf.LocalFile("files", "weights.gguf", tmp_path / "weights.gguf", digest),
+            cr.LocalFile("files", "weights.gguf", tmp_path / "weights.gguf", digest),
         ]
 
     def test_model_folder_files_are_keyed_relative_to_it(self, tmp_path: Path) -> None:
@@ -533,8 +534,8 @@ class TestCreateRequest:
 
     def test_home_expansion(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (tmp_path / "w.gguf").write_bytes(b"w")
-        monkeypatch.setattr(mf, "current_user_home", lambda: str(tmp_path))
-        monkeypatch.setattr(mf, "user_home", {"ada": str(tmp_path)}.__getitem__)
+        monkeypatch.setattr(cr, "current_user_home", lambda: str(tmp_path))
+        monkeypatch.setattr(cr, "user_home", {"ada": str(tmp_path)}.__getitem__)
         for text in ("FROM ~/w.gguf\n", "FROM ~ada/w.gguf\n"):
             assert request(text) == {"files": {"w.gguf": digest_of(b"w")}}
         assert request_error("FROM ~bob/w.gguf\n").msg == (
@@ -571,20 +572,20 @@ class TestFilesForModel:
         (tmp_path / "extra.bin").write_bytes(b"\x00\x01")
         (tmp_path / "config.json").write_text("{}")
         (tmp_path / "tokenizer.model").write_bytes(b"\x00tok")
-        found = [os.path.relpath(p, tmp_path) for p in mf.files_for_model(str(tmp_path))]
+        found = [os.path.relpath(p, tmp_path) for p in cr.files_for_model(str(tmp_path))]
         assert found == ["model.gguf", "config.json", "tokenizer.model"]
 
     def test_text_file_named_gguf_is_not_a_model(self, tmp_path: Path) -> None:
         (tmp_path / "model.gguf").write_text("version https://git-lfs.github.com/spec/v1\n")
         with pytest.raises(ModelfileError) as caught:
-            mf.files_for_model(str(tmp_path))
+            cr.files_for_model(str(tmp_path))
         assert caught.value.msg == "no Modelfile or safetensors files found"
 
     def test_binary_json_is_refused(self, tmp_path: Path) -> None:
         (tmp_path / "model.gguf").write_bytes(b"GGUF\x03\x00")
         (tmp_path / "config.json").write_bytes(b"\x00\x01")
         with pytest.raises(ModelfileError) as caught:
-            mf.files_for_model(str(tmp_path))
+            cr.files_for_model(str(tmp_path))
         assert caught.value.msg == (
             f"invalid content type: expected application/octet-stream for {tmp_path}/config.json"
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from doit_ollama import createrequest as cr
 from doit_ollama import modelfile as mf
 from doit_ollama.errors import ModelfileError
 
@@ -157,20 +158,20 @@ def _check_create_request(
     assert wire.pop("name") == ""
     assert resolved.request == wire
     assert parsed.create_request(base_dir) == wire
-    assert mf.wire_json(resolved.request) == case["expect_wire_json"]
+    assert cr.wire_json(resolved.request) == case["expect_wire_json"]
     assert resolved.base == wire.get("from")
     stdout = "".join(warning + "\n" for warning in resolved.warnings)
     assert stdout == case.get("expect_stdout", "")
     for entry in resolved.local_files:
         assert resolved.request[entry.field][entry.key] == entry.digest
         assert entry.path.is_absolute() and entry.path.is_file()
-    assert sum(len(resolved.request.get(f, {})) for f in mf._FILE_FIELDS) == len(
+    assert sum(len(resolved.request.get(f, {})) for f in cr._FILE_FIELDS) == len(
         resolved.local_files
     )
     if "expect_request" in case:
         # Modelfile.CreateRequest before the CLI re-keys files: absolute local paths.
         expected = _fill(case["expect_request"], **places)
-        for name in mf._FILE_FIELDS:
+        for name in cr._FILE_FIELDS:
             mine = {str(e.path): e.digest for e in resolved.local_files if e.field == name}
             assert mine == expected.get(name, {})
 
@@ -179,10 +180,10 @@ def _check_files_for_model(case: dict[str, Any], tmp_path: Path) -> None:
     _make_fs(tmp_path, case["fs"])
     if "expect_files_order" not in case:
         with pytest.raises(ModelfileError) as caught:
-            mf.files_for_model(str(tmp_path))
+            cr.files_for_model(str(tmp_path))
         assert caught.value.msg == case["expect_error_exact"]
         return
-    found = mf.files_for_model(str(tmp_path))
+    found = cr.files_for_model(str(tmp_path))
     relative = [os.path.relpath(path, tmp_path) for path in found]
     assert relative == case["expect_files_order"]
     assert sorted(relative) == sorted(case["expect_files"])
@@ -192,18 +193,18 @@ def _check_expand_path(
     case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     users = case["users"]
-    monkeypatch.setattr(mf, "current_user_home", lambda: users["current"])
-    monkeypatch.setattr(mf, "user_home", lambda name: users["lookup"][name])
+    monkeypatch.setattr(cr, "current_user_home", lambda: users["current"])
+    monkeypatch.setattr(cr, "user_home", lambda name: users["lookup"][name])
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PWD", raising=False)
     pwd = os.getcwd()
     relative_dir = _fill(case["relative_dir"], pwd=pwd)
     if "expect_path" not in case:
         with pytest.raises(ModelfileError) as caught:
-            mf.expand_path(case["path"], relative_dir)
+            cr.expand_path(case["path"], relative_dir)
         assert case["expect_error"] in caught.value.msg
         return
-    assert mf.expand_path(case["path"], relative_dir) == _fill(case["expect_path"], pwd=pwd)
+    assert cr.expand_path(case["path"], relative_dir) == _fill(case["expect_path"], pwd=pwd)
 
 
 # --- the corpus ------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from doit_ollama import createrequest as cr
+from doit_ollama._go.isprint import is_print
 from doit_ollama import modelfile as mf
 from doit_ollama.errors import ModelfileError
 
@@ -142,7 +144,7 @@ def writable(name: str, value: str) -> bool:
     known = name in ("model", "message") or name in mf._VALUE_COMMANDS
     if not known and not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
         return False
-    if any(c not in " \t\r\n" and not mf._is_print(c) for c in value):
+    if any(c not in " \t\r\n" and not is_print(c) for c in value):
         return False
     # A newline inside a value ends it as soon as the text before it ends with """.
     return not any(
@@ -174,8 +176,8 @@ def test_resolve_raises_only_modelfile_error(scratch: Path, text: str) -> None:
         return
     with pytest.MonkeyPatch.context() as patch:
         # `~` must not reach the real home folder, and nothing found is read.
-        patch.setattr(mf, "current_user_home", lambda: str(scratch))
-        patch.setattr(mf, "user_home", lambda name: str(scratch))
+        patch.setattr(cr, "current_user_home", lambda: str(scratch))
+        patch.setattr(cr, "user_home", lambda name: str(scratch))
         try:
             parsed.resolve(scratch, digest=lambda path: "sha256:" + "0" * 64)
         except ModelfileError:
