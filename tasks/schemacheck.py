@@ -2,7 +2,7 @@
 
 Draft 2020-12, or the draft a schema's `$schema` names (2019-09, 7, 6, 4, 3): every keyword
 of that draft. `format` is asserted for the formats jsonschema can check with what is
-installed (`date`, `email`, `ipv4`, `ipv6`, `regex`, `uuid`, ...: `formats()`); other formats
+installed (`date`, `email`, `ipv4`, `ipv6`, `regex`, `uuid`, ...; `FORMAT_CHECKER`); others
 are annotations, as the drafts say. `$ref` resolves inside the schema only: nothing is
 fetched over the network.
 
@@ -15,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["DEFAULT_DRAFT", "SchemaError", "check_schema", "formats", "validate"]
+__all__ = ["DEFAULT_DRAFT", "SchemaError", "check_schema", "validate"]
 
 DEFAULT_DRAFT: Final = "draft 2020-12"
+_DRAFTS: Final = {"Draft202012Validator": DEFAULT_DRAFT, "Draft201909Validator": "draft 2019-09",
+                  "Draft7Validator": "draft 7", "Draft6Validator": "draft 6",
+                  "Draft4Validator": "draft 4", "Draft3Validator": "draft 3"}
 # Validation errors reported per answer; the rest are counted.
 MAX_REPORTED: Final = 5
 
@@ -45,11 +48,6 @@ def _validator_class(schema: Any) -> Any:
     return found
 
 
-def _draft(cls: Any) -> str:
-    return DEFAULT_DRAFT if cls.__name__ == "Draft202012Validator" else \
-        cls.__name__.removesuffix("Validator").replace("Draft", "draft ")
-
-
 def check_schema(schema: Any, where: str) -> None:
     """Raise SchemaError unless `schema` is a valid JSON Schema of its draft; `where` names
     the schema in messages ("expect.schema")."""
@@ -63,7 +61,8 @@ def check_schema(schema: Any, where: str) -> None:
     except InvalidSchema as err:
         path = tuple(err.path)
         at = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-        raise SchemaError(f"{where} is not a valid JSON Schema ({_draft(cls)}): "
+        raise SchemaError(f"{where} is not a valid JSON Schema "
+                          f"({_DRAFTS.get(cls.__name__, cls.__name__)}): "
                           f"{err.message} (at {at})", path) from None
 
 
@@ -78,7 +77,9 @@ def validate(instance: Any, schema: Any) -> list[str]:
     # meta-schemas, which jsonschema adds), never over the network.
     validator = cls(schema, registry=referencing.Registry(), format_checker=cls.FORMAT_CHECKER)
     try:
-        errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.path])
+        # in the answer's order: by path, array indexes as numbers
+        errors = sorted(validator.iter_errors(instance),
+                        key=lambda e: [f"{p:012d}" if isinstance(p, int) else p for p in e.path])
     except referencing.exceptions.Unresolvable as err:
         raise SchemaError(f"a $ref in the schema cannot be resolved ({err}); references "
                           "must point inside the schema, e.g. #/$defs/name") from None
@@ -86,10 +87,3 @@ def validate(instance: Any, schema: Any) -> list[str]:
     if len(errors) > MAX_REPORTED:
         messages.append(f"and {len(errors) - MAX_REPORTED} more")
     return messages
-
-
-def formats() -> list[str]:
-    """The `format` values asserted here (depends on the packages installed)."""
-    from jsonschema import Draft202012Validator
-
-    return sorted(Draft202012Validator.FORMAT_CHECKER.checkers)

@@ -54,11 +54,13 @@ PARAMETER num_thread 1
 # A 270M base model rambles in free text; a schema sent as `format` keeps it to a short JSON
 # answer (maxLength, maxItems: it cannot loop until num_predict), which contains, regex and
 # max-length then check.
-SUITE = '''# Smoke tests of the Gemma 3 270M test model: each schema is sent as Ollama's format.
+HEADER = '''# Smoke tests of the Gemma 3 270M test model: each schema is sent as Ollama's format.
 [defaults]
 options = { num_predict = 48 }
 format = "schema"
+'''
 
+CAPITAL = '''
 [[case]]
 name = "names the capital as JSON"
 messages = [{ role = "user", content = "What is the capital of France?" }]
@@ -72,7 +74,9 @@ additionalProperties = false
 [case.expect.schema.properties]
 city = { type = "string", maxLength = 20 }
 country = { "$ref" = "#/$defs/country" }
+'''
 
+SUITE = HEADER + CAPITAL + '''
 [[case]]
 name = "gives a year"
 prompt = "In which year did the French Revolution begin?"
@@ -93,26 +97,13 @@ type = "object"
 required = ["colors"]
 properties = { colors = { type = "array", maxItems = 3, items = { type = "string", maxLength = 12 } } }
 '''
-
-FAILING_CASE = '''
-[[case]]
-name = "made to fail"
-messages = [{ role = "user", content = "What is the capital of France?" }]
-[case.expect]
-contains = "Lyon"
-[case.expect.schema]
-type = "object"
-required = ["city", "country"]
-additionalProperties = false
-"$defs" = { country = { enum = ["France", "Germany", "Italy", "Spain"] } }
-[case.expect.schema.properties]
-city = { type = "string", maxLength = 20 }
-country = { "$ref" = "#/$defs/country" }
-'''
-
 CASES = 3
-# The suite's first case alone: for the tests that need a pass or a comparison, not all cases.
-FIRST_CASE = SUITE[:SUITE.index("\n[[case]]\nname = \"gives a year\"")]
+
+# For the tests that need one pass, not every case.
+FIRST_CASE = HEADER + CAPITAL
+# The first case's exact request, with an expectation its answer cannot meet.
+FAILING_CASE = CAPITAL.replace('name = "names the capital as JSON"', 'name = "made to fail"') \
+    .replace('contains = "Paris"', 'contains = "Lyon"')
 
 
 @pytest.fixture(scope="session")
