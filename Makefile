@@ -3,7 +3,7 @@ PYTHON ?= python3
 DOIT ?= doit
 LOCK := lock/models.lock
 
-.PHONY: test models verify lock-check status lint bench bench-quick demo
+.PHONY: test models verify lock-check status lint bench bench-quick bench-real demo
 
 test:  ## run the test suite
 	pytest
@@ -31,6 +31,9 @@ bench:  ## benchmarks at full size (1000 models, 2 GiB of weights; ~5 min); see 
 
 bench-quick:  ## benchmarks at small sizes (under a minute); fails only on count targets
 	$(PYTHON) bench/run.py --quick
+
+bench-real:  ## doit build vs an `ollama create` loop on real Ollama servers it starts (OLLAMA=path/to/ollama, or OLLAMA_TEST_BINARY)
+	$(PYTHON) bench/real_server.py $(if $(OLLAMA),--ollama $(OLLAMA))
 
 demo:  ## this repository's models built against the Ollama test double (no Ollama needed)
 	$(PYTHON) scripts/demo.py

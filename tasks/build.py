@@ -24,7 +24,7 @@ from .names import ModelName
 from .project import ModelSource, Project
 from .server import Progress, Server, Tag
 
-__all__ = ["Builder", "Change", "compare", "explain_mismatch", "short"]
+__all__ = ["Builder", "Change", "compare", "explain_mismatch", "progress_printer", "short"]
 
 TagIndex = Mapping[tuple[str, str, str, str], Tag]
 
@@ -154,22 +154,7 @@ class Builder:
     # --- progress -----------------------------------------------------------------------
 
     def _progress(self, name: str) -> Callable[[Progress], None]:
-        """A progress printer that shows statuses once and byte counts in 25% steps."""
-        seen: dict[str, int] = {}
-
-        def show(p: Progress) -> None:
-            if p.total and p.completed is not None and p.digest:
-                step = min(4, int(4 * p.completed / p.total)) if p.total else 4
-                key = f"{p.status}:{p.digest}"
-                if seen.get(key, -1) < step:
-                    seen[key] = step
-                    self.say(f"  {name}: {p.status} {_size(p.completed)}/{_size(p.total)} "
-                             f"({25 * step}%)")
-            elif p.status and p.status not in seen:
-                seen[p.status] = 0
-                self.say(f"  {name}: {p.status}")
-
-        return show
+        return progress_printer(self.say, name)
 
     # --- steps --------------------------------------------------------------------------
 
@@ -180,8 +165,12 @@ class Builder:
         return self.known_tags
 
     def base_digest(self, name: str, base: ModelName, repo: Mapping[tuple[str, str, str, str], str],
-                    lock: Lock) -> str:
-        """The digest of the model `name` is built FROM; pull it if the server lacks it."""
+                    lock: Lock, locked: BaseRef | None = None) -> str:
+        """The digest of the model `name` is built FROM; pull it if the server lacks it.
+
+        `locked` is the base the lock records: when the pull fails and the team registry
+        holds its pinned copy, that copy is restored instead.
+        """
         found = self.listing(fresh=False).get(base.key)
         if base.key in repo:
             if found is None:  # perhaps built by another process since the listing
@@ -198,12 +187,35 @@ class Builder:
         if found is not None:
             return found.digest
         self.say(f"{name}: pulling base model {base.display}")
-        self.server.pull(base.display, progress=self._progress(base.display))
+        try:
+            self.server.pull(base.display, progress=self._progress(base.display),
+                             insecure=self.project.is_insecure(base.host))
+        except ServerError as err:
+            if locked is not None and self.project.registry is not None:
+                return self.restore_base(name, base, locked, f"it cannot be pulled: {err}")
+            raise ServerError(_pull_failure(name, base, err, self.project, locked),
+                              host=err.host, model=name, status=err.status) from err
         found = self.listing(fresh=True).get(base.key)
         if found is None:
             raise ServerError(f"{name}: pulled {base.display} but {self.server.url} does not list it",
                               host=self.server.url, model=name)
+        if locked is not None and not locked.holds(found.digest) and self.project.registry is not None:
+            # Nothing of the user's is replaced: the server had no copy before this pull.
+            return self.restore_base(name, base, locked, f"it moved upstream: "
+                                     f"{short(locked.digest)} -> {short(found.digest)}")
         return found.digest
+
+    def restore_base(self, name: str, base: ModelName, locked: BaseRef, why: str) -> str:
+        """Put the base's pinned copy from the team registry on the server; its digest."""
+        from . import pins
+
+        assert self.project.registry is not None
+        self.say(f"{name}: restoring base {base.display} at {short(locked.digest)} from the "
+                 f"registry's pinned copy ({why})")
+        digest = pins.restore(self.server, self.project.registry, base, locked, name,
+                              self._progress(base.display))
+        self.listing(fresh=True)
+        return digest
 
     def upload(self, name: str, inputs: Inputs) -> None:
         """Send each local file the server lacks (HEAD first, streamed)."""
@@ -228,7 +240,16 @@ class Builder:
         """Write one lock entry (merged under the file lock)."""
 
         def change(lock: Lock) -> None:
-            lock.models[name] = entry
+            old = lock.models.get(name)
+            new = entry
+            # The same model keeps the registry digest `doit publish` recorded for it, and
+            # the same base the digest of its pinned copy.
+            if old is not None and new.registry is None and old.digest == new.digest:
+                new = replace(new, registry=old.registry)
+            if (old is not None and old.base is not None and new.base is not None
+                    and new.base.pinned is None and old.base.digest == new.base.digest):
+                new = replace(new, base=replace(new.base, pinned=old.base.pinned))
+            lock.models[name] = new
 
         lockfile.update(self.project.lock_path, change, self.project.lock_guard,
                         self.project.lock_cache)
@@ -242,9 +263,20 @@ class Builder:
             self.say(f"{name}: warning: {source.relpath}: {warning}")
         lock = lockfile.read(self.project.lock_path, self.project.lock_cache)
         entry = lock.models.get(name)
+        repo = repo or {}
+        external = inputs.base is not None and inputs.base.key not in repo
+        released = not (relock or self.project.is_mutable(source.name))
+        if (entry is not None and released and external and entry.base is not None
+                and not compare(entry, inputs, None)):
+            intact = self._intact(name, source, entry, inputs.base)  # type: ignore[arg-type]
+            if intact is not None:
+                return intact
         base_digest = None
         if inputs.base is not None:
-            base_digest = self.base_digest(name, inputs.base, repo or {}, lock)
+            base_digest = self.base_digest(name, inputs.base, repo, lock,
+                                           entry.base if entry is not None and external else None)
+            if entry is not None and entry.base is not None and entry.base.holds(base_digest):
+                base_digest = entry.base.digest  # the pinned copy is the locked base
         current = self.listing(fresh=False).get(source.name.key)
         new_entry = ModelEntry(
             modelfile=source.relpath,
@@ -264,21 +296,26 @@ class Builder:
             return {"inputs": inputs.inputs, "digest": digest}
 
         changes = compare(entry, inputs, base_digest)
-        if changes and not (relock or self.project.is_mutable(source.name)):
+        base_moved = bool(changes) and external and all(c.what == "base" for c in changes)
+        if changes and released and not base_moved:
             raise BuildRefused(_refusal(name, source, changes, self.project))
 
-        if not changes:
-            if current is None or current.digest != entry.digest:
+        if not changes or (base_moved and released):
+            if not entry.holds(current.digest if current else None):
                 # The listing may be from before another process (a second `doit build`)
                 # restored this very tag: ask again before creating it a second time.
                 current = self.listing(fresh=True).get(source.name.key)
-            if current is not None and current.digest == entry.digest:
+            if current is not None and entry.holds(current.digest):
                 if entry.modelfile != source.relpath:
                     self.record(name, replace(entry, modelfile=source.relpath))
-                self.say(f"{name}: up to date ({short(entry.digest)})")
+                self.say(f"{name}: up to date ({short(current.digest)})")
                 return {"inputs": entry.inputs, "digest": entry.digest}
             why = "missing on the server" if current is None else (
                 f"the server holds {short(current.digest)}, the lock {short(entry.digest)}")
+            if base_moved:
+                assert inputs.base is not None and entry.base is not None and base_digest
+                return self._rebuild_on_pinned_base(name, source, entry, inputs, new_entry,
+                                                    base_digest, why)
             self.say(f"{name}: restoring ({why})")
             digest = self.create(name, inputs)
             if digest != entry.digest and not relock:
@@ -298,6 +335,71 @@ class Builder:
         return {"inputs": inputs.inputs, "digest": digest}
 
 
+    def _intact(self, name: str, source: ModelSource, entry: ModelEntry,
+                base: ModelName) -> dict[str, str] | None:
+        """A released tag with unchanged inputs that the server holds at its locked digest
+        is up to date, whatever its base does meanwhile (the model does not change when its
+        base moves); a base that moved here is noted, because the lock no longer reproduces
+        from it. None: the model must be restored."""
+        current = self.listing(fresh=False).get(source.name.key)
+        if current is None or not entry.holds(current.digest):
+            return None
+        assert entry.base is not None
+        found = self.listing(fresh=False).get(base.key)
+        if entry.modelfile != source.relpath:
+            self.record(name, replace(entry, modelfile=source.relpath))
+        self.say(f"{name}: up to date ({short(current.digest)})")
+        if found is not None and not entry.base.holds(found.digest):
+            pinned = ("doit build restores its pinned copy from the registry when it must "
+                      "recreate this model" if self.project.registry is not None else
+                      "set a registry and `doit publish` to pin it (docs/registry.md)")
+            self.say(f"{name}: note: base {base.display} moved: {short(entry.base.digest)} -> "
+                     f"{short(found.digest)} on {self.server.url}; the lock no longer reproduces "
+                     f"{name} from it ({pinned})")
+        return {"inputs": entry.inputs, "digest": entry.digest}
+
+    def _rebuild_on_pinned_base(self, name: str, source: ModelSource, entry: ModelEntry,
+                                inputs: Inputs, new_entry: ModelEntry, moved: str,
+                                why: str) -> dict[str, str]:
+        """Recreate a released tag whose base moved, from the base's pinned copy."""
+        from . import pins
+
+        assert inputs.base is not None and entry.base is not None
+        base = inputs.base
+        if self.project.registry is None:
+            raise BuildRefused(pins.moved_refusal(name, source.relpath, self.project, base,
+                                                  entry.base, moved, f"{name} is {why}"))
+        self.say(f"{name}: restoring ({why}); base {base.display} moved: "
+                 f"{short(entry.base.digest)} -> {short(moved)}, so it is built on the pinned "
+                 f"copy of {short(entry.base.digest)} from {self.project.registry.display}")
+        # The server's own copy of the moved base is put back afterwards.
+        with pins.swapped_in(self.server, self.project.registry, base, entry.base, moved,
+                             name, self.say, self._progress(base.display)):
+            digest = self.create(name, inputs)
+        self.listing(fresh=True)
+        if digest != entry.digest:
+            raise BuildRefused(explain_mismatch(name, entry, inputs, entry.base.digest,
+                                                self.version, digest))
+        if entry.modelfile != source.relpath:
+            self.record(name, replace(entry, modelfile=source.relpath))
+        self.say(f"{name}: reproduced the locked digest {short(digest)}")
+        return {"inputs": entry.inputs, "digest": entry.digest}
+
+
+def _pull_failure(name: str, base: ModelName, err: ServerError, project: Project,
+                  locked: BaseRef | None) -> str:
+    """A failed base pull, with the fixes that fit what went wrong."""
+    text = str(err)
+    if "HTTP response to HTTPS client" in text and not project.is_insecure(base.host):
+        text += (f"\n  {base.host} is a plain-HTTP registry: list it in [tool.doit-ollama] "
+                 f"insecure-registries = [\"{base.host}\"] (docs/registry.md)")
+    if locked is not None and project.registry is None:
+        text += (f"\n  {name} was locked on {base.display} at {short(locked.digest)}; a team "
+                 "registry holding its pinned copy would let this build reproduce it "
+                 "(docs/registry.md)")
+    return text
+
+
 def _refusal(name: str, source: ModelSource, changes: list[Change], project: Project) -> str:
     lines = [f"{name} is a released tag (locked in {project.relative(project.lock_path)}) "
              f"and its inputs changed:"]
@@ -310,6 +412,24 @@ def _refusal(name: str, source: ModelSource, changes: list[Change], project: Pro
         f"  - or re-lock this tag on purpose: `doit build:{name} --relock`.",
     ]
     return "\n".join(lines)
+
+
+def progress_printer(say: Callable[[str], None], name: str) -> Callable[[Progress], None]:
+    """A progress printer that shows statuses once and byte counts in 25% steps."""
+    seen: dict[str, int] = {}
+
+    def show(p: Progress) -> None:
+        if p.total and p.completed is not None and p.digest:
+            step = min(4, int(4 * p.completed / p.total)) if p.total else 4
+            key = f"{p.status}:{p.digest}"
+            if seen.get(key, -1) < step:
+                seen[key] = step
+                say(f"  {name}: {p.status} {_size(p.completed)}/{_size(p.total)} ({25 * step}%)")
+        elif p.status and p.status not in seen:
+            seen[p.status] = 0
+            say(f"  {name}: {p.status}")
+
+    return show
 
 
 def _size(count: int) -> str:

@@ -168,11 +168,12 @@ class Run:
         row = self.summary(fresh=False).get(name)
         if row is None:
             return False
-        inputs, digest, base_name, base_digest = row
+        inputs, digest, base_name, base_digest, registry, pinned = row
         if values.get("inputs") != inputs or values.get("digest") != digest:
             return False  # the lock changed since doit last ran this task (git pull, edit)
         tag = self.tags().get(self.by_name[name].name.key)
-        if tag is None or tag.digest != digest:
+        # A tag pulled from the team registry holds the registry's digest of the same model.
+        if tag is None or (tag.digest != digest and tag.digest != registry):
             return False
         if base_name is not None:
             base = ModelName.parse(base_name)
@@ -184,7 +185,7 @@ class Run:
             else:
                 found = self.tags().get(base.key)
                 current = found.digest if found else None
-            if current != base_digest:
+            if current != base_digest and (current is None or current != pinned):
                 return False
         return True
 

@@ -10,6 +10,7 @@ clear message and an exit code. Anything else escaping is a bug.
      |    +-- smoke.SuiteError   a <tag>.test.toml that cannot be used
      +-- LockError          lock/models.lock is unreadable or malformed
      +-- ServerError        the Ollama server failed, refused or could not be reached
+     +-- RegistryError      an OCI registry (the team's, or a base's) failed or was unreachable
      +-- BuildRefused       the build or a promotion would break a rule (a released tag
                             changed, an untested version promoted, ...)
 """
@@ -23,6 +24,7 @@ __all__ = [
     "LockError",
     "ModelNameError",
     "ModelfileError",
+    "RegistryError",
     "ServerError",
 ]
 
@@ -88,6 +90,14 @@ class ServerError(DoitOllamaError):
         self.host = host
         self.model = model
         self.status = status
+        super().__init__(msg)
+
+
+class RegistryError(DoitOllamaError):
+    """An OCI registry answered with an error or could not be reached."""
+
+    def __init__(self, msg: str, *, host: str | None = None):
+        self.host = host
         super().__init__(msg)
 
 

@@ -58,6 +58,13 @@ class BaseRef:
 
     name: str
     digest: str
+    # The digest the team registry serves for this base's pinned copy (`doit publish`); the
+    # same as `digest` unless the base's manifest file had a form Ollama re-encodes on push.
+    pinned: str | None = None
+
+    def holds(self, digest: str | None) -> bool:
+        """True if a server holding the base at `digest` holds this very base."""
+        return digest is not None and digest in (self.digest, self.pinned)
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,13 @@ class ModelEntry:
     fields: Mapping[str, str] = field(default_factory=dict)  # per-field fingerprints
     files: Mapping[str, str] = field(default_factory=dict)  # local path -> blob digest
     base: BaseRef | None = None
+    # The digest the team registry serves for this tag (`doit publish`): the build digest's
+    # manifest without its trailing newline. A server holding either holds this model.
+    registry: str | None = None
+
+    def holds(self, digest: str | None) -> bool:
+        """True if a server listing the tag at `digest` holds this very model."""
+        return digest is not None and digest in (self.digest, self.registry)
 
 
 @dataclass(frozen=True)
@@ -145,7 +159,8 @@ class _Reader:
             raw = table["base"]
             if not isinstance(raw, dict):
                 raise self.fail(f"{key!r}: field 'base' must be a table with name and digest", key)
-            base = BaseRef(self.string(raw, "name", key), self.string(raw, "digest", key, digest=True))
+            base = BaseRef(self.string(raw, "name", key), self.string(raw, "digest", key, digest=True),
+                           self.string(raw, "pinned", key, digest=True, required=False) or None)
         return ModelEntry(
             modelfile=self.string(table, "modelfile", key),
             inputs=self.string(table, "inputs", key, digest=True),
@@ -154,6 +169,7 @@ class _Reader:
             fields=self.digest_map(table, "fields", key),
             files=self.digest_map(table, "files", key),
             base=base,
+            registry=self.string(table, "registry", key, digest=True, required=False) or None,
         )
 
     def channel(self, key: str, table: Any) -> ChannelEntry:
@@ -274,9 +290,12 @@ def _read(path: str | os.PathLike[str], cache: str | os.PathLike[str] | None) ->
 
 def _model_row(entry: ModelEntry) -> tuple[Any, ...]:
     """An entry as the cache keeps it: its fields in order, plain values only."""
-    base = (entry.base.name, entry.base.digest) if entry.base is not None else None
+    base = (entry.base.name, entry.base.digest, entry.base.pinned) if entry.base is not None else None
     return (entry.modelfile, entry.inputs, entry.digest, entry.ollama, dict(entry.fields),
-            dict(entry.files), base)
+            dict(entry.files), base, entry.registry)
+
+
+_MODEL_ROW_LENGTH: Final = 8
 
 
 def _channel_row(entry: ChannelEntry) -> tuple[Any, ...]:
@@ -289,8 +308,12 @@ def _load_cached(cache: Path, key: str) -> Lock | None:
         if doc is None or doc["key"] != key:
             return None  # no cache, another lock's cache, or a damaged one: parse instead
         models = {}
-        for name, (*fields, base) in doc["models"].items():
-            models[name] = ModelEntry(*fields, base=BaseRef(*base) if base else None)
+        for name, row in doc["models"].items():
+            if len(row) != _MODEL_ROW_LENGTH:
+                return None  # written by an older doit-ollama: parse instead
+            *fields, base, registry = row
+            models[name] = ModelEntry(*fields, base=BaseRef(*base) if base else None,
+                                      registry=registry)
         return Lock(models=models,
                     channels={name: ChannelEntry(*row) for name, row in doc["channels"].items()})
     except (TypeError, ValueError, KeyError, AttributeError):
@@ -305,16 +328,20 @@ def _summary_path(cache: Path) -> Path:
     return cache.with_name(f"{cache.stem}-summary{cache.suffix}")
 
 
-Summary = dict[str, tuple[str, str, "str | None", "str | None"]]
+# Per model: inputs, digest, base name, base digest, registry digest, pinned base digest.
+Summary = dict[str, tuple[str, str, "str | None", "str | None", "str | None", "str | None"]]
+_SUMMARY_ROW_LENGTH: Final = 6
 
 
 def _summarize(lock: Lock) -> Summary:
     return {name: (e.inputs, e.digest, e.base.name if e.base else None,
-                   e.base.digest if e.base else None) for name, e in lock.models.items()}
+                   e.base.digest if e.base else None, e.registry,
+                   e.base.pinned if e.base else None) for name, e in lock.models.items()}
 
 
 def read_summary(path: str | os.PathLike[str], cache: str | os.PathLike[str]) -> Summary:
-    """Per model (inputs, digest, base name, base digest): all an up-to-date check needs.
+    """Per model (inputs, digest, base name, base digest, registry digest, pinned base
+    digest): all an up-to-date check needs.
 
     Remembered beside the cache under the same content hash; loading it is a fraction of
     loading every entry, which matters when nothing changed.
@@ -326,7 +353,7 @@ def read_summary(path: str | os.PathLike[str], cache: str | os.PathLike[str]) ->
     doc = localfiles.load_cache(_summary_path(Path(cache)))
     if isinstance(doc, dict) and doc.get("key") == key and isinstance(doc.get("models"), dict):
         rows = doc["models"]
-        if all(type(row) is tuple and len(row) == 4 for row in rows.values()):
+        if all(type(row) is tuple and len(row) == _SUMMARY_ROW_LENGTH for row in rows.values()):
             return rows  # type: ignore[no-any-return]
     return _summarize(read(path, cache))
 
@@ -379,8 +406,12 @@ def _model_table(entry: ModelEntry) -> dict[str, Any]:
         "inputs": entry.inputs,
         "ollama": entry.ollama,
     }
+    if entry.registry is not None:
+        table["registry"] = entry.registry
     if entry.base is not None:
         table["base"] = {"name": entry.base.name, "digest": entry.base.digest}
+        if entry.base.pinned is not None:
+            table["base"]["pinned"] = entry.base.pinned
     if entry.files:
         table["files"] = dict(sorted(entry.files.items()))
     if entry.fields:

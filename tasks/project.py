@@ -16,10 +16,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import ConfigError, ModelNameError
 from .names import ModelName
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +47,8 @@ _KNOWN_KEYS: Final = {
     "extra-models": "table of model name -> Modelfile path outside models/",
     "timeout": "seconds to wait for one server request (default 3600)",
     "lint": "lint settings: disable = [rule ids]",
+    "registry": "the team's OCI registry, HOST[:PORT]/namespace (http://... for plain HTTP)",
+    "insecure-registries": "registry hosts reached over plain HTTP (HOST[:PORT], e.g. where a base lives)",
 }
 
 
@@ -79,6 +84,8 @@ class Project:
     lint_disable: frozenset[str]
     extra_models: Mapping[str, str]
     sources: Mapping[str, str] = field(default_factory=dict)
+    registry: Registry | None = None  # the team's registry (docs/registry.md)
+    insecure_registries: frozenset[str] = frozenset()  # hosts, lower case, reached over HTTP
 
     @property
     def host(self) -> str:
@@ -109,6 +116,10 @@ class Project:
         if real.is_relative_to(self.root):
             return real.relative_to(self.root).as_posix()
         return real.as_posix()
+
+    def is_insecure(self, host: str) -> bool:
+        """True if the registry at `host` is plain HTTP (Ollama's `insecure`)."""
+        return host.lower() in self.insecure_registries
 
     def is_mutable(self, name: ModelName) -> bool:
         """True if `name`'s tag may be rebuilt with new inputs."""
@@ -208,6 +219,28 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
     else:
         host_list, sources["host"] = [DEFAULT_HOST], "default"
 
+    registry_text = env.get("DOIT_OLLAMA_REGISTRY") or None
+    if registry_text:
+        sources["registry"] = "DOIT_OLLAMA_REGISTRY"
+        registry_where = "DOIT_OLLAMA_REGISTRY"
+    else:
+        registry_text = _expect(setting("registry", ""), str, "registry", where,
+                                "a registry such as \"registry.lan:5000/team\"") or None
+        registry_where = where + " [tool.doit-ollama]"
+    registry = None
+    if registry_text:
+        from .registry import parse_registry  # only with a registry: not on every no-op build
+
+        registry = parse_registry(registry_text, registry_where)
+    insecure = {h.lower().rstrip("/") for h in _string_list(
+        setting("insecure-registries", []), "insecure-registries", where)}
+    for host in insecure:
+        if "/" in host or "://" in host:
+            raise ConfigError(f"{where}: [tool.doit-ollama] insecure-registries lists hosts "
+                              f"(HOST[:PORT]), got {host!r}")
+    if registry is not None and registry.insecure:
+        insecure.add(registry.host.lower())
+
     return Project(
         root=base,
         models_dir=models_dir,
@@ -219,6 +252,8 @@ def load_project(root: str | os.PathLike[str] | None = None, *,
         lint_disable=frozenset(lint_disable),
         extra_models=dict(extra),
         sources=sources,
+        registry=registry,
+        insecure_registries=frozenset(insecure),
     )
 
 

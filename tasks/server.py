@@ -1,7 +1,7 @@
 """The one module that talks to Ollama over HTTP.
 
 Two clients, chosen by measurement. Everything a build does (`/api/tags`, `/api/version`,
-blob HEAD and upload, `/api/create`, `/api/pull`) is plain HTTP from the standard library:
+blob HEAD and upload, `/api/create`, `/api/pull`, `/api/push`) is plain HTTP from the standard library:
 these are Ollama's documented REST calls, and importing the official `ollama` client
 (pydantic, httpx, an SSL context) costs 0.2-0.4 s of CPU per process, which was more than
 a whole no-op build of 1000 models and kept `doit -n 4` workers busy importing instead of
@@ -259,9 +259,21 @@ class Server:
         self._stream(f"creating {model}", model, "/api/create",
                      {"model": model, **request, "stream": True}, progress)
 
-    def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
-        """Pull `model` from its registry, streaming progress."""
-        self._stream(f"pulling {model}", model, "/api/pull", {"model": model, "stream": True}, progress)
+    def pull(self, model: str, progress: ProgressCallback | None = None, *,
+             insecure: bool = False) -> None:
+        """Pull `model` from its registry, streaming progress (`insecure`: plain HTTP)."""
+        body: dict[str, Any] = {"model": model, "stream": True}
+        if insecure:
+            body["insecure"] = True
+        self._stream(f"pulling {model}", model, "/api/pull", body, progress)
+
+    def push(self, model: str, progress: ProgressCallback | None = None, *,
+             insecure: bool = False) -> None:
+        """Push `model` (a `HOST/namespace/model:tag` name) to its registry, streaming progress."""
+        body: dict[str, Any] = {"model": model, "stream": True}
+        if insecure:
+            body["insecure"] = True
+        self._stream(f"pushing {model}", model, "/api/push", body, progress)
 
     # --- the official client: copy, delete, smoke tests ---------------------------------------
 

@@ -37,7 +37,8 @@ class Finding:
 
     model: str
     kind: str  # not-locked, stale, orphan, invalid, missing, drifted, base-missing, base-moved,
-    #            channel-missing, channel-drifted, unreachable
+    #            channel-missing, channel-drifted, unreachable; with a registry: not-published,
+    #            registry-missing, registry-drifted, registry-channel, pin-missing
     message: str
     fix: str
     host: str | None = None  # None: a finding about sources and lock, not a server
@@ -112,6 +113,18 @@ def _stale_fix(project: Project, source: ModelSource) -> str:
             f"or re-lock on purpose: doit build:{source.display} --relock")
 
 
+def _moved_fix(project: Project, source: ModelSource, base: str, digest: str) -> str:
+    """The ways out for a base that moved under a model: the Modelfile did not change."""
+    keep = (f"keep reproducing it: `doit publish` pins {base} at {short(digest)} in the registry "
+            "and builds restore that copy when they must" if project.registry is not None else
+            f"keep reproducing it: set a registry and `doit publish` from a machine that has {base} "
+            f"at {short(digest)} (docs/registry.md)")
+    move_on = (f"or move on: a new version FROM the moved base (a new Modelfile under "
+               f"{project.relative(project.models_dir)}/{source.name.repository}/)"
+               if not project.is_mutable(source.name) else f"or rebuild it: doit build:{source.display}")
+    return f"{keep}; {move_on}"
+
+
 def _host_hint(project: Project, host: str) -> str:
     return "" if host == project.host else f"DOIT_OLLAMA_HOST={host} "
 
@@ -184,32 +197,43 @@ def _check_host(project: Project, lock: Lock, models: list[ModelSource], host: s
             continue  # orphans are reported once, by the source check
         relpath = source.relpath
         tag = tags.get(ModelName.parse(name).key)
-        if tag is None:
+        # A tag pulled from the team registry holds the registry's digest of the same model.
+        if tag is not None and entry.holds(tag.digest):
+            pass
+        elif tag is None:
             findings.append(Finding(name, "missing", f"{name} is not on {server.url}",
                                     f"{hint}doit build:{name}", host=host, file=relpath))
-        elif tag.digest != entry.digest:
+        else:
             findings.append(Finding(
                 name, "drifted",
                 f"{name} on {server.url} is {short(tag.digest)}, the lock says {short(entry.digest)} "
                 "(overwritten by hand or built from other inputs)",
                 f"{hint}doit build:{name}", host=host, file=relpath))
+        deployed = tag is not None and entry.registry is not None and tag.digest == entry.registry
         if entry.base is not None:
             base = ModelName.parse(entry.base.name)
             found = tags.get(base.key)
-            if found is None:
+            if found is None and deployed:
+                pass  # pulled from the registry: a deployed host needs no base
+            elif found is None:
                 findings.append(Finding(
                     name, "base-missing",
                     f"{name}: its base {base.display} is not on {server.url}",
                     f"{hint}doit build:{name} (pulls it and checks its digest)",
                     host=host, file=relpath))
-            elif found.digest != entry.base.digest:
+            elif not entry.base.holds(found.digest):
                 findings.append(Finding(
                     name, "base-moved",
-                    f"{name}: base {base.display} on {server.url} is {short(found.digest)}, "
-                    f"{name} was built from {short(entry.base.digest)}",
-                    _stale_fix(project, source), host=host, file=relpath))
+                    f"{name}: base {base.display} moved: {short(entry.base.digest)} -> "
+                    f"{short(found.digest)} on {server.url}; the lock no longer reproduces "
+                    f"{name} from upstream",
+                    _moved_fix(project, source, entry.base.name, entry.base.digest),
+                    host=host, file=relpath))
     for name, channel in sorted(lock.channels.items()):
         tag = tags.get(ModelName.parse(name).key)
+        version = lock.models.get(channel.target)
+        if tag is not None and version is not None and tag.digest == version.registry:
+            continue  # deployed from the registry: the version's manifest as the registry serves it
         if tag is None:
             findings.append(Finding(name, "channel-missing",
                                     f"channel {name} (-> {channel.target}) is not on {server.url}",
@@ -248,9 +272,18 @@ def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
         return report
     host_list = list(dict.fromkeys(hosts))
     report.hosts = [HostReport(h) for h in host_list]
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(host_list)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(host_list) + 1))) as pool:
+        registry = None
+        if project.registry is not None:
+            from .verify_registry import check_registry
+
+            registry = pool.submit(check_registry, project, project.registry, lock, models)
         results = list(pool.map(lambda pair: _check_host(project, lock, models, *pair),
                                 zip(host_list, report.hosts)))
+        if registry is not None:
+            registry_host, registry_findings = registry.result()
+            report.hosts.append(registry_host)
+            results.append(registry_findings)
     by_model: dict[str, list[Finding]] = {}
     for findings in results:
         report.findings.extend(findings)
@@ -267,9 +300,18 @@ def inspect(project: Project, hosts: Iterable[str], *, offline: bool,
         elif "drifted" in kinds:
             state.state, state.reason = "drifted", next(f.message for f in server_findings
                                                          if f.kind == "drifted")
+        elif kinds and all(k in _REGISTRY_KINDS for k in kinds):
+            first = server_findings[0]
+            state.state = "not published" if first.kind in ("not-published", "registry-missing") else (
+                "registry differs")
+            state.reason = first.message
         elif server_findings:
             state.state, state.reason = "stale", server_findings[0].message
     return report
+
+
+_REGISTRY_KINDS: Final = frozenset({"not-published", "registry-missing", "registry-drifted",
+                                    "pin-missing"})
 
 
 def rebuild_check(project: Project, host: str, digest: Callable[[str], str],

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from tests.distribution import Distribution, missing_reason
 from tests.gguf_maker import make_gguf
 from tests.ollama_double import OllamaDouble, publish_model
 from tests.real_ollama import RealOllama
@@ -95,6 +96,17 @@ def registry(ollama_double: OllamaDouble, gguf_file: Callable[..., Path]) -> Reg
     """The registry folder of the `ollama_double` fixture."""
     assert ollama_double.registry_dir is not None
     return RegistryFolder(ollama_double.registry_dir, gguf_file)
+
+
+@pytest.fixture
+def distribution(tmp_path: Path) -> Iterator[Distribution]:
+    """A real OCI registry (Distribution) on 127.0.0.1, with the blob redirect a real Ollama
+    needs; skipped, with the reason, where docker-registry is not installed."""
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with Distribution(tmp_path / "distribution") as registry:
+        yield registry
 
 
 @dataclass
@@ -198,9 +210,13 @@ def start_real_ollama(tmp_path: Path) -> Iterator[Callable[[str], RealOllama]]:
     started: list[RealOllama] = []
 
     def start(name: str) -> RealOllama:
-        real = RealOllama(OLLAMA_TEST_BINARY, tmp_path / name, name=name)
+        # its own folder, apart from whatever the test keeps under tmp_path
+        real = RealOllama(OLLAMA_TEST_BINARY, tmp_path / f"real-ollama-{name}", name=name)
         started.append(real)
-        return real.start()
+        real.start()
+        if not REAL_TIER.version:  # for the summary line when no session server was started
+            REAL_TIER.version, REAL_TIER.where = real.version, f"OLLAMA_TEST_BINARY={OLLAMA_TEST_BINARY}"
+        return real
 
     try:
         yield start
@@ -248,8 +264,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     tier = REAL_TIER
     if tier.ran:
-        line = (f"real-server tier: {tier.ran} tests ran against a real Ollama {tier.version} "
-                f"({tier.where}); {tier.failed} failed, {tier.skipped} skipped")
+        where = tier.where or (f"OLLAMA_TEST_BINARY={OLLAMA_TEST_BINARY}" if OLLAMA_TEST_BINARY
+                               else f"OLLAMA_TEST_HOST={OLLAMA_TEST_HOST}")
+        line = (f"real-server tier: {tier.ran} tests ran against a real Ollama"
+                f"{' ' + tier.version if tier.version else ''} ({where}); "
+                f"{tier.failed} failed, {tier.skipped} skipped")
     elif tier.skipped or tier.failed:
         line = f"real-server tier: 0 tests ran against a real Ollama; {tier.skipped} skipped"
         if not (OLLAMA_TEST_BINARY or OLLAMA_TEST_HOST):
@@ -274,7 +293,8 @@ def model_name(ollama_server: OllamaServer) -> Iterator[Callable[..., str]]:
 
     with ollama.Client(host=ollama_server.url, timeout=30) as client:
         for entry in client.list().models:
-            if entry.model and entry.model.lower().startswith(prefix):
+            # also registry-qualified copies: 127.0.0.1:5000/library/<prefix>-m:v1
+            if entry.model and (entry.model.lower().startswith(prefix) or f"/{prefix}" in entry.model.lower()):
                 try:
                     client.delete(entry.model)
                 except ollama.ResponseError:

@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import NO_REAL_SERVER, OLLAMA_TEST_BINARY
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Quick sizes: 10/20/25/30 models, a 64 MiB file, 8 models with 0.2 s creates.
@@ -76,3 +80,25 @@ def test_quick_benchmarks_print_every_figure_and_pass() -> None:
     counts = [n for n in EXPECTED if ("requests" in n or "hashes" in n or "locked_models" in n
                                        or "_bytes" in n) and figures[n] != "INFO"]
     assert all(figures[n] == "PASS" for n in counts), {n: figures[n] for n in counts}
+
+
+REAL_FIGURES = ["real_cold_doit_build_3", "real_cold_ollama_create_loop_3", "real_cold_loop_over_doit",
+                "real_cold_doit_n4_build_3", "real_noop_doit_build_3", "real_again_ollama_create_loop_3",
+                "real_again_loop_over_doit"]
+REAL_COUNTS = ["real_locked_models", "real_digests_equal_to_the_loops", "real_noop_requests"]
+
+
+@pytest.mark.real_server
+def test_the_real_server_benchmark_prints_its_figures() -> None:
+    """bench/real_server.py at 3 models and 1 run: every figure printed, every count passes."""
+    if not OLLAMA_TEST_BINARY:
+        pytest.skip(NO_REAL_SERVER)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "DOIT_OLLAMA_"))}
+    done = subprocess.run([sys.executable, "bench/real_server.py", "--ollama", OLLAMA_TEST_BINARY,
+                           "--models", "3", "--runs", "1"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = {m.group(1): m.group(5) for m in map(FIGURE.match, done.stdout.splitlines()) if m}
+    assert [name for name in REAL_FIGURES + REAL_COUNTS if name not in figures] == [], done.stdout
+    assert all(figures[name] == "PASS" for name in REAL_COUNTS), done.stdout
+    assert "Traceback" not in done.stderr, done.stderr

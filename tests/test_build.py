@@ -170,17 +170,37 @@ def test_base_moving_upstream_rebuilds_models_from_it(repo: DoitRepo, ollama_dou
         client.pull(BASE)  # ...and the user pulls it, as `ollama pull base:1b` would
     ollama_double.controls.reset_requests()
 
-    result = repo.doit("build", expect=1)
+    result = repo.doit("build")
     rebuilt = {r.model for r in ollama_double.controls.requests() if r.path == "/api/create"}
     assert rebuilt == {"bot:dev"}
     second = repo.lock()
     assert second.models["bot:dev"].base.digest == new_digest
     assert second.models["bot:dev"].digest != first.models["bot:dev"].digest
-    # the released tag is refused, named with both digests, and its entry is kept
-    assert "released:v1 is a released tag" in result.out
-    assert "base model digest changed" in result.out
+    # The released tag is still on the server at its locked digest: the model did not change,
+    # so the build does not fail; it says that the lock no longer reproduces from the base.
+    old = first.models["released:v1"].base.digest
+    assert f"released:v1: up to date ({first.models['released:v1'].digest[7:19]})" in result.out
+    assert f"base {BASE} moved: {old[7:19]} -> {new_digest[7:19]}" in result.out
     assert second.models["released:v1"] == first.models["released:v1"]
     assert second.models["other:dev"] == first.models["other:dev"]
+    # verify and status still say that the lock no longer reproduces from upstream
+    moved = f"released:v1: base {BASE} moved: {old[7:19]} -> {new_digest[7:19]}"
+    verified = repo.doit("verify", expect=1).out
+    assert f"{moved} on {ollama_double.url}; the lock no longer reproduces released:v1 from upstream" in verified
+    assert "keep reproducing it: set a registry and `doit publish`" in verified
+    assert "or move on: a new version FROM the moved base" in verified
+    assert moved in repo.doit("status").out
+
+    # Once it must be recreated, the released tag is refused, naming the base and both digests,
+    # with the ways out that fit a Modelfile that did not change (no "restore this one").
+    with ollama.Client(host=ollama_double.url) as client:
+        client.delete("released:v1")
+    refused = repo.doit("build", expect=1).out
+    assert f"released:v1: base {BASE} moved: {old[7:19]} -> {new_digest[7:19]}" in refused
+    assert "a registry would let this build reproduce the locked digest" in refused
+    assert "doit build:released:v1 --relock" in refused
+    assert "restore this one" not in refused
+    assert repo.lock() == second
 
 
 @pytest.mark.parametrize("damage", ["delete", "overwrite"])
@@ -300,7 +320,7 @@ def test_a_restore_that_gives_another_digest_names_the_suspects(repo: DoitRepo,
 
     result = repo.doit("build", expect=1)
     assert "bot:v1: rebuilt with the locked inputs but got digest" in result.out
-    assert "Ollama version: the lock was built by 0.31.0, this server is 0.33.0" in result.out
+    assert "Ollama version: the lock was built by 0.31.0, this server is 0.33.0-rc2-0-gfb30760" in result.out
     assert "doit build:bot:v1 --relock" in result.out
     assert repo.lock_bytes() == tampered
     repo.doit("build:bot:v1", "--relock")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -18,6 +19,7 @@ import ollama
 import pytest
 
 from tests.conftest import NEEDS_DOUBLE_CONTROLS, NEEDS_DOUBLE_REGISTRY, OllamaServer, RegistryFolder
+from tests.distribution import Distribution
 from tests.ollama_double import OllamaDouble
 
 HEX64 = "0123456789abcdef"
@@ -127,14 +129,19 @@ def test_client_create_blob_returns_the_file_digest(client: ollama.Client, gguf_
 
 # --- create ----------------------------------------------------------------------------------
 
-def test_create_from_gguf_progress_and_listing(client: ollama.Client, model_name: Callable[..., str],
+def test_create_from_gguf_progress_and_listing(client: ollama.Client, http: httpx.Client,
+                                               model_name: Callable[..., str],
                                                gguf_file: Callable[..., Path]) -> None:
     name = model_name("gguf")
-    lines = create_from_gguf(client, name, gguf_file(seed=1))
+    path = gguf_file(seed=1)
+    upload = sha256_file(path)
+    lines = create_from_gguf(client, name, path)
     seen = statuses(lines)
-    assert seen[0] == "parsing GGUF"
-    assert "writing manifest" in seen and seen[-1] == "success"
-    assert any(s.startswith(("using existing layer sha256:", "creating new layer sha256:")) for s in seen)
+    # 0.33.0-rc2 reports no "validating GGUF model" progress (llama-quantize logs to stderr)
+    assert seen[:2] == ["parsing GGUF", "verifying conversion"] and seen[3:] == ["writing manifest", "success"]
+    assert seen[2].startswith(("creating new layer sha256:", "using existing layer sha256:"))
+    layer = seen[2].rsplit(" ", 1)[1]
+    assert layer != upload  # the model layer is llama-quantize's rewrite, not the upload
     entry = listed(client, name)
     assert entry is not None
     assert len(entry.digest) == 64 and set(entry.digest) <= set(HEX64)
@@ -142,6 +149,11 @@ def test_create_from_gguf_progress_and_listing(client: ollama.Client, model_name
     assert entry.details.family == "llama"
     assert entry.details.quantization_level == "F16"
     assert entry.size and entry.size > 0
+    shown = http.post("/api/show", json={"model": name}).json()
+    assert shown["model_info"]["general.quantization_version"] == 2  # written by the rewrite
+    client.delete(name)  # its last model gone: the rewritten layer is pruned, the upload is not
+    assert http.head(f"/api/blobs/{layer}").status_code == 404
+    assert http.head(f"/api/blobs/{upload}").status_code == 200
 
 
 def test_create_is_deterministic(client: ollama.Client, model_name: Callable[..., str],
@@ -235,13 +247,26 @@ def test_create_error_before_output_has_a_status(http: httpx.Client, client: oll
     name = model_name("neither")
     streamed = http.post("/api/create", json={"model": name})
     assert streamed.status_code == 400
-    assert streamed.headers["content-type"].startswith("application/json")
+    assert streamed.headers["content-type"] == "application/json"  # written by Ollama, not gin
     assert streamed.json() == {"error": "neither 'from' or 'files' was specified"}
     whole = http.post("/api/create", json={"model": name, "stream": False})
     assert (whole.status_code, whole.json()["error"]) == (400, "neither 'from' or 'files' was specified")
+    assert whole.headers["content-type"] == "application/json"
     with pytest.raises(ollama.ResponseError) as caught:
         list(client.create(name, stream=True))
     assert caught.value.status_code == 400
+
+
+def test_a_streaming_endpoints_single_reply_is_plain_json(http: httpx.Client, client: ollama.Client,
+                                                         model_name: Callable[..., str],
+                                                         gguf_file: Callable[..., Path]) -> None:
+    base = model_name("plainbase")
+    create_from_gguf(client, base, gguf_file(seed=15))
+    done = http.post("/api/create", json={"model": model_name("plain"), "from": base, "stream": False})
+    assert (done.status_code, done.headers["content-type"], done.content) == \
+        (200, "application/json", b'{"status":"success"}')
+    listing = http.get("/api/tags")  # gin's c.JSON elsewhere
+    assert listing.headers["content-type"] == "application/json; charset=utf-8"
 
 
 def test_create_ignores_the_removed_modelfile_field(http: httpx.Client, model_name: Callable[..., str]) -> None:
@@ -313,6 +338,22 @@ def test_show_reports_what_was_created(http: httpx.Client, client: ollama.Client
     via_client = client.show(name)
     assert via_client.details.family == "llama"
     assert via_client.modelinfo is not None and via_client.modelinfo["general.architecture"] == "llama"
+
+
+def test_show_prints_adapter_and_draft_lines(http: httpx.Client, client: ollama.Client,
+                                             model_name: Callable[..., str],
+                                             gguf_file: Callable[..., Path]) -> None:
+    base, both = model_name("adbase"), model_name("adboth")
+    create_from_gguf(client, base, gguf_file(seed=16))
+    lora = client.create_blob(gguf_file(seed=17, extra_metadata={
+        "general.type": "adapter", "adapter.type": "lora", "adapter.lora.alpha": 16.0}))
+    draft = client.create_blob(gguf_file(seed=18))
+    response = http.post("/api/create", json={"model": both, "from": base, "adapters": {"lora.gguf": lora},
+                                              "draft_files": {"draft.gguf": draft}, "stream": False})
+    assert response.status_code == 200, response.text
+    lines = [line.split(" ", 1)[0] for line in http.post("/api/show", json={"model": both}).json()["modelfile"]
+             .splitlines() if line and not line.startswith("#")]
+    assert lines == ["FROM", "ADAPTER", "DRAFT", "TEMPLATE"]
 
 
 def test_show_missing_model(http: httpx.Client, client: ollama.Client, model_name: Callable[..., str]) -> None:
@@ -419,6 +460,112 @@ def test_create_from_base_missing_everywhere(ollama_server: OllamaServer, client
     assert (caught.value.status_code, caught.value.error) == (500, "pull model manifest: file does not exist")
 
 
+# --- push and pull through a real registry (Distribution on loopback) ---------------------------
+
+def _qualified(distribution: Distribution, name: str) -> str:
+    """`name` ("prefix-m:v1") in the registry's library namespace."""
+    return f"{distribution.host}/library/{name}"
+
+
+def _pushed(client: ollama.Client, distribution: Distribution, name: str,
+            gguf_file: Callable[..., Path], seed: int) -> tuple[str, list[Any]]:
+    """Create `name`, copy it to its registry name, push it (insecure); the registry name and
+    the push's progress lines."""
+    create_from_gguf(client, name, gguf_file(seed=seed), system="pushed")
+    qualified = _qualified(distribution, name)
+    client.copy(name, qualified)
+    return qualified, list(client.push(qualified, insecure=True, stream=True))
+
+
+def test_push_and_pull_through_a_registry(client: ollama.Client, distribution: Distribution,
+                                          model_name: Callable[..., str],
+                                          gguf_file: Callable[..., Path]) -> None:
+    name = model_name("pushed")
+    qualified, lines = _pushed(client, distribution, name, gguf_file, seed=40)
+    seen = statuses(lines)
+    assert seen[0] == "retrieving manifest" and seen[-2:] == ["pushing manifest", "success"]
+    pushed = [line for line in lines if line.status.startswith("pushing ") and line.digest]
+    assert pushed and all(line.status == f"pushing {line.digest[7:19]}" for line in pushed)
+    repository, tag = f"library/{name}".rsplit(":", 1)
+    served = distribution.manifest(repository, tag)
+    assert served is not None and not served.endswith(b"\n")
+    registry_digest = "sha256:" + hashlib.sha256(served).hexdigest()
+    assert distribution.digest(repository, tag) == registry_digest
+    # The pusher's own digest is its manifest file's, which ends with a newline.
+    assert digest_of(client, qualified) == hashlib.sha256(served + b"\n").hexdigest()
+    assert digest_of(client, name) == digest_of(client, qualified)
+
+    client.delete(qualified)
+    pulled = statuses(list(client.pull(qualified, insecure=True, stream=True)))
+    assert pulled[0] == "pulling manifest" and pulled[-1] == "success"
+    assert "sha256:" + digest_of(client, qualified) == registry_digest
+    client.copy(qualified, name)  # a copy keeps the pulled bytes
+    assert "sha256:" + digest_of(client, name) == registry_digest
+    again = statuses(list(client.push(qualified, insecure=True, stream=True)))
+    assert again[-1] == "success" and distribution.digest(repository, tag) == registry_digest
+
+
+def test_registry_pull_errors(http: httpx.Client, client: ollama.Client, distribution: Distribution,
+                              model_name: Callable[..., str], gguf_file: Callable[..., Path]) -> None:
+    name = model_name("secure")
+    qualified, _ = _pushed(client, distribution, name, gguf_file, seed=41)
+    client.delete(qualified)
+    url = f"https://{distribution.host}/v2/library/{name.replace(':', '/manifests/')}"
+    plain = ndjson(http.post("/api/pull", json={"model": qualified}))
+    assert plain == [{"status": "pulling manifest"},
+                     {"error": f'pull model manifest: Get "{url}": http: server gave HTTP response to HTTPS client'}]
+    # create's automatic pull of a registry name is always HTTPS, insecure or not
+    created = ndjson(http.post("/api/create", json={"model": model_name("from-reg"), "from": qualified,
+                                                    "insecure": True}))
+    assert created[-1] == {"error": f'pull model manifest: Get "{url}": http: server gave HTTP response to HTTPS client'}
+    absent = ndjson(http.post("/api/pull", json={"model": _qualified(distribution, model_name("absent")),
+                                                 "insecure": True}))
+    assert absent == [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}]
+    missing = ndjson(http.post("/api/push", json={"model": _qualified(distribution, model_name("nowhere")),
+                                                  "insecure": True}))
+    assert [line.get("status") for line in missing[:2]] == ["retrieving manifest", "couldn't retrieve manifest"]
+    assert missing[-1]["error"].endswith(": no such file or directory")
+
+
+def test_registry_blob_downloads_need_a_redirect_to_another_host(
+        http: httpx.Client, client: ollama.Client, tmp_path: Path, model_name: Callable[..., str],
+        gguf_file: Callable[..., Path], distribution: Distribution) -> None:
+    with Distribution(tmp_path / "direct", redirect=False) as direct:
+        name = model_name("direct")
+        qualified, lines = _pushed(client, direct, name, gguf_file, seed=42)
+        assert statuses(lines)[-1] == "success"  # pushing needs no redirect
+        client.delete(qualified)
+        client.delete(name)
+        answer = ndjson(http.post("/api/pull", json={"model": qualified, "insecure": True}))
+        assert answer == [{"status": "pulling manifest"}, {"error": "http: no Location header in response"}]
+
+
+def test_push_skips_a_blob_it_mounted_earlier_for_another_repository(
+        http: httpx.Client, client: ollama.Client, distribution: Distribution,
+        model_name: Callable[..., str], gguf_file: Callable[..., Path]) -> None:
+    """Ollama's bookkeeping of cross-repository mounts (server/upload.go): after a layer was
+    mounted, the server treats the blob as uploaded for the rest of its life."""
+    import uuid
+
+    base = model_name("mbase", "1")
+    gguf = gguf_file(seed=uuid.uuid4().int % 10**9)  # never pushed before by this server
+    create_from_gguf(client, base, gguf)
+    base_qualified = _qualified(distribution, base)
+    client.copy(base, base_qualified)
+    assert statuses(list(client.push(base_qualified, insecure=True, stream=True)))[-1] == "success"
+    derived = model_name("mderived", "1")
+    client.create(derived, from_=base_qualified, system="derived")  # layers carry from=<base>
+    first = f"{distribution.host}/one/{derived}"
+    client.copy(derived, first)
+    assert statuses(list(client.push(first, insecure=True, stream=True)))[-1] == "success"  # mounted
+    second = f"{distribution.host}/two/{base}"
+    client.copy(base, second)
+    answer = ndjson(http.post("/api/push", json={"model": second, "insecure": True}))
+    assert "MANIFEST_BLOB_UNKNOWN" in answer[-1]["error"] and answer[-1]["error"].startswith("400: ")
+    for name in (base_qualified, first, second):
+        client.delete(name)
+
+
 # --- what only the double can show -------------------------------------------------------------
 
 def _manifest(double: OllamaDouble, name: str) -> dict[str, Any]:
@@ -471,3 +618,55 @@ def test_digest_survives_restart_and_fresh_folder(ollama_server: OllamaServer, c
         create_from_gguf(other, name, gguf, system="stay the same", parameters={"seed": 42})
         assert digest_of(other, name) == digest
         other.close()
+
+
+# --- the double against a real server ------------------------------------------------------------
+
+def test_the_double_gives_a_real_servers_digests(ollama_double: OllamaDouble, real_ollama: OllamaServer,
+                                                 gguf_file: Callable[..., Path]) -> None:
+    """The same creates on the double and on a real Ollama of the version the double models
+    list the same digests: GGUF rewrites, configs, inherited layers, adapters and drafts."""
+    with httpx.Client(base_url=real_ollama.url, timeout=120) as real:
+        version = real.get("/api/version").json()["version"]
+    if version != ollama_double.version:
+        pytest.skip(f"the double models Ollama {ollama_double.version}; this server is {version}")
+    prefix = f"doit-ollama-test-{uuid.uuid4().hex[:8]}-"
+    files = {
+        "one": gguf_file(seed=40),
+        "blocks": gguf_file(seed=41, n_tensors=6, size=128),
+        "meta": gguf_file(seed=42, extra_metadata={"tokenizer.chat_template": "{{ messages }}",
+                                                  "tokenizer.ggml.tokens": ["a", "b"], "general.flag": True}),
+        "gemma": gguf_file(seed=43, architecture="gemma3", n_tensors=3),
+        "lora": gguf_file(seed=44, extra_metadata={"general.type": "adapter", "adapter.type": "lora"}),
+    }
+    digests = {key: sha256_file(path) for key, path in files.items()}
+    creates = [(key, {"files": {f"{key}.gguf": digests[key]}}) for key in ("one", "blocks", "meta", "gemma")]
+    creates += [
+        ("bot", {"from": prefix + "one:v1", "template": "{{ .System }} {{ .Prompt }}", "system": "Be brief.",
+                 "parameters": {"temperature": 0, "stop": ["<end>", "<eot>"], "num_ctx": 512},
+                 "license": ["MIT", "Apache-2.0"], "messages": [{"role": "user", "content": "hi"}]}),
+        ("chain", {"from": prefix + "bot:v1", "system": "Be briefer.", "parameters": {"top_k": 5}}),
+        ("adapted", {"from": prefix + "one:v1", "adapters": {"lora.gguf": digests["lora"]}}),
+        ("drafted", {"from": prefix + "blocks:v1", "draft_files": {"one.gguf": digests["one"]}}),
+        ("requires", {"from": prefix + "one:v1", "requires": "0.30.0", "renderer": "r", "parser": "p"}),
+    ]
+
+    def build(url: str) -> dict[str, str]:
+        with httpx.Client(base_url=url, timeout=120) as h:
+            for key, path in files.items():
+                assert h.post(f"/api/blobs/{digests[key]}", content=path.read_bytes()).status_code in (200, 201)
+            for key, body in creates:
+                done = h.post("/api/create", json={"model": f"{prefix}{key}:v1", "stream": False, **body})
+                assert done.status_code == 200, (key, done.text)
+            return {m["name"]: m["digest"] for m in h.get("/api/tags").json()["models"]
+                    if m["name"].startswith(prefix)}
+
+    try:
+        on_real = build(real_ollama.url)
+        on_double = build(ollama_double.url)
+    finally:
+        with httpx.Client(base_url=real_ollama.url, timeout=60) as h:
+            for key, _body in reversed(creates):
+                h.request("DELETE", "/api/delete", json={"model": f"{prefix}{key}:v1"})
+    assert len(on_real) == len(creates)
+    assert on_double == on_real

@@ -111,7 +111,7 @@ def test_drop_stream_cuts_a_create_mid_stream(double: OllamaDouble, client: olla
     with pytest.raises(httpx.RemoteProtocolError):
         for line in client.create("dropped:1", files={"m.gguf": blob}, stream=True):
             received.append(line.status)
-    assert received == ["parsing GGUF", "validating GGUF model"]
+    assert received == ["parsing GGUF", "verifying conversion"]
     assert not manifest_path(double, "dropped:1").exists()  # the create stopped where it was cut
     client.create("dropped:1", files={"m.gguf": blob})  # times=1: the next one works
     assert manifest_path(double, "dropped:1").exists()
@@ -370,6 +370,30 @@ def test_overwriting_a_tag_prunes_what_only_the_old_manifest_used(double: Ollama
     assert not (double.models_dir / "blobs" / old_system["digest"].replace(":", "-")).exists()
 
 
+# What Ollama 0.33.0-rc2-0-gfb30760 did with make_gguf(seed=1): its llama-quantize COPY wrote
+# a 704-byte model layer, and the model created from it alone was listed at this digest.
+REAL_COPY_LAYER = "sha256:047008dca83ad097dc061564a46004f4d368a3bacfcaa5ef8377ec98fbcc8907"
+REAL_MODEL_DIGEST = "f28f0f48f14f187f76a4cc1bb85fa7df8a0e23d2abf6f90d9cc94ba1a01b33ed"
+
+
+def test_a_gguf_is_stored_as_the_real_servers_llama_quantize_copy(
+        double: OllamaDouble, client: ollama.Client, http: httpx.Client, gguf_file: Callable[..., Path]) -> None:
+    upload = client.create_blob(gguf_file(seed=1))
+    first = [line.status for line in client.create("copied:1", files={"a.gguf": upload}, stream=True)]
+    assert first == ["parsing GGUF", "verifying conversion", f"creating new layer {REAL_COPY_LAYER}",
+                     "writing manifest", "success"]
+    assert digest_of(client, "copied:1") == REAL_MODEL_DIGEST
+    layer = double.models_dir / "blobs" / REAL_COPY_LAYER.replace(":", "-")
+    assert layer.stat().st_size == 704
+    again = [line.status for line in client.create("copied:2", files={"b.gguf": upload}, stream=True)]
+    assert again[2] == f"using existing layer {REAL_COPY_LAYER}"
+    assert digest_of(client, "copied:2") == REAL_MODEL_DIGEST  # the file's name is not in the layer
+    client.delete("copied:1")
+    client.delete("copied:2")
+    assert not layer.exists()  # the rewritten layer goes with its last model...
+    assert http.head(f"/api/blobs/{upload}").status_code == 200  # ...the upload stays, as on a real server
+
+
 def test_changes_behind_the_doubles_back_are_seen(double: OllamaDouble, client: ollama.Client,
                                                   base_model: str) -> None:
     assert [m.model for m in client.list().models] == [base_model]
@@ -546,7 +570,7 @@ def test_module_runs_as_a_process_and_stops_on_signals(tmp_path: Path, sig: sign
             time.sleep(0.05)
         assert port, "the double did not start in time"
         version = httpx.get(f"http://127.0.0.1:{port}/api/version", timeout=5)
-        assert version.json() == {"version": "0.33.0"}
+        assert version.json() == {"version": "0.33.0-rc2-0-gfb30760"}
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err

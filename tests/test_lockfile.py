@@ -153,10 +153,10 @@ def test_summary_is_what_an_up_to_date_check_needs_and_follows_the_content(tmp_p
     path, guard, cache = tmp_path / "models.lock", tmp_path / "guard", tmp_path / "cache.json"
     assert lockfile.read_summary(path, cache) == {}
     lockfile.update(path, lambda lock: lock.models.__setitem__("a:v1", entry(0)), guard, cache)
-    assert lockfile.read_summary(path, cache) == {"a:v1": (H1, H2, "base:1b", H1)}
+    assert lockfile.read_summary(path, cache) == {"a:v1": (H1, H2, "base:1b", H1, None, None)}
     # a lock written by someone else (no cache for its content) is read, not trusted blindly
     lockfile.write_atomic(path, lockfile.render(Lock(models={"b:v1": entry(1, base=None)})))
-    assert lockfile.read_summary(path, cache) == {"b:v1": (H1, H2, None, None)}
+    assert lockfile.read_summary(path, cache) == {"b:v1": (H1, H2, None, None, None, None)}
 
 
 @pytest.mark.parametrize("which", ["lock.cache", "lock-texts.cache", "lock-summary.cache"])

@@ -122,3 +122,32 @@ def test_configured_models_folder_must_exist(tmp_path: Path) -> None:
     write(tmp_path, "pyproject.toml", '[tool.doit-ollama]\nmodels = "missing"\n')
     with pytest.raises(ConfigError, match="does not exist"):
         names(tmp_path)
+
+
+def test_registry_settings_and_their_precedence(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", """
+[tool.doit-ollama]
+registry = "registry.lan:5000/team"
+insecure-registries = ["Mirror.lan:5001"]
+""")
+    project = load_project(tmp_path, environ={})
+    assert project.registry is not None and project.registry.display == "registry.lan:5000/team"
+    assert not project.registry.insecure and not project.is_insecure("registry.lan:5000")
+    assert project.is_insecure("mirror.lan:5001") and project.sources["registry"].endswith("pyproject.toml")
+    overridden = load_project(tmp_path, environ={"DOIT_OLLAMA_REGISTRY": "http://127.0.0.1:5000/ci"})
+    assert overridden.registry is not None and overridden.registry.display == "http://127.0.0.1:5000/ci"
+    assert overridden.is_insecure("127.0.0.1:5000") and overridden.sources["registry"] == "DOIT_OLLAMA_REGISTRY"
+    assert load_project(tmp_path / "elsewhere", environ={}).registry is None
+
+
+@pytest.mark.parametrize("value, message", [
+    ("registry.lan:5000", "must look like HOST[:PORT]/namespace"),
+    ("registry.lan:5000/a/b", "must look like HOST[:PORT]/namespace"),
+    ("ftp://registry.lan/team", "the scheme must be http://"),
+    ("registry.lan/my.team", "the namespace 'my.team' may not contain '.'"),
+])
+def test_a_bad_registry_is_named_with_the_fix(tmp_path: Path, value: str, message: str) -> None:
+    write(tmp_path, "pyproject.toml", f'[tool.doit-ollama]\nregistry = "{value}"\n')
+    with pytest.raises(ConfigError, match="pyproject.toml") as caught:
+        load_project(tmp_path, environ={})
+    assert message in str(caught.value)

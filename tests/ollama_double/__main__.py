@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", required=True, type=Path, help="models folder (like OLLAMA_MODELS)")
     parser.add_argument("--registry", type=Path, default=None, help="registry folder that /api/pull reads")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free port)")
-    parser.add_argument("--ollama-version", default="0.33.0", help="what /api/version reports")
+    parser.add_argument("--ollama-version", default="0.33.0-rc2-0-gfb30760", help="what /api/version reports")
     parser.add_argument("--port-file", type=Path, default=None, help="also write the port number to this file")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)

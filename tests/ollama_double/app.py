@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from . import create, describe, gojson, inference, names, pull
+from . import create, describe, gojson, inference, names, pull, push
 from .errors import ApiError
 from .faults import Controls, Fault
 from .names import Name
@@ -193,9 +193,9 @@ class App:
             op(keep)
             writer._check(final=True)
         except ApiError as exc:
-            x.error(exc.status, exc.message)
+            x.stream_json(exc.status, gojson.Struct(error=exc.message))
             return
-        x.json(200, last[0])
+        x.stream_json(200, last[0])
 
     # --- simple endpoints --------------------------------------------------------------------
 
@@ -318,15 +318,18 @@ class App:
 
     def push(self, x: Exchange, params: dict[str, str], arg: Any) -> None:
         value, faults = arg
-        req = gojson.decode_struct(value, "PushRequest", {"model": "string", "name": "string", "stream": "bool"})
-        if not (req["model"] or req["name"]):
+        req = gojson.decode_struct(value, "PushRequest", {
+            "model": "string", "name": "string", "insecure": "bool", "stream": "bool",
+            "username": "string", "password": "string"})
+        raw = req["model"] or req["name"] or ""
+        if not raw:
             raise ApiError(400, "model is required")
-
-        def op(emit: Callable[[Any], None]) -> None:
-            emit(_progress({"status": "retrieving manifest"}))
-            raise ApiError(500, "push is not supported by the Ollama test double")
-
-        self._stream(x, req["stream"] is not False, faults, op)
+        name = names.parse(raw)
+        if not name.is_valid():
+            raise ApiError(400, "invalid model name")
+        name = self.store.existing_name(name, RECENT)
+        self._stream(x, req["stream"] is not False, faults, lambda emit: push.push(
+            self.store, name, lambda v: emit(_progress(v)), bool(req["insecure"])))
 
     # --- inference ---------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """POST /api/create: build layers, config and manifest the way server/create.go does.
 
-Differences from a real v0.30+ server, on purpose: GGUF files are stored as uploaded
-(no llama-quantize rewrite, so the model layer digest is the upload's digest), a GGUF's
-chat template is not auto-detected, safetensors are refused, quantization is refused
-unless it is a no-op, split GGUFs are not merged.
+A model GGUF is stored as `llama-quantize COPY` rewrites it (gguf_copy.py), as on a real
+v0.30+ server, so digests of models built from local GGUFs match a real server's.
+Differences, on purpose: a GGUF's chat template is not auto-detected, safetensors are
+refused, quantization is refused unless it is a no-op, split GGUFs are not merged.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import ggufmeta, gojson, names, templates
+from . import gguf_copy, ggufmeta, gojson, names, templates
 from .errors import ApiError
 from .names import Name
 from .store import CONFIG_MEDIA_TYPE, RECENT, Layer, Manifest, Store, manifest_bytes
@@ -290,16 +290,24 @@ def _quantize(layer: _Layer, requested: str) -> None:
         raise ApiError(500, f"quantizing {ggufmeta.file_type_name(have)} to {requested} is not supported by the Ollama test double")
 
 
-def _validate(layer: _Layer, emit: Emit) -> None:
-    """Stand-in for the llama-quantize COPY pass: same progress shape, the file is kept as is."""
-    assert layer.gguf is not None
-    size = layer.layer.size
-    emit({"status": "validating GGUF model", "digest": "0000000000000000000", "total": size, "completed": size})
-    problem = ggufmeta.validation_error(layer.gguf)
+def _copy_with_llama_quantize(store: Store, item: _Layer, emit: Emit) -> _Layer:
+    """copyLayerWithLlamaQuantize: check the GGUF as llama.cpp's loader would, then store
+    what `llama-quantize COPY` writes (gguf_copy.py) as a new model layer without "from".
+    The upload stays in blobs/ as a blob no manifest uses."""
+    assert item.gguf is not None
+    problem = ggufmeta.validation_error(item.gguf)
+    if problem is None:
+        try:
+            copied = store.new_layer(gguf_copy.copy_chunks(store.blob_path(item.layer.digest)),
+                                     item.layer.media_type)
+        except gguf_copy.GgufLayoutError as exc:
+            problem = f"failed to read the GGUF: {exc}"
     if problem is not None:
         raise ApiError(500, f"failed to validate GGUF with llama-quantize without compatibility patches: "
                             f"llama-quantize failed: exit status 1 ({problem})")
+    layer, status = copied
     emit({"status": "verifying conversion"})
+    return _Layer(layer, status, _decode(store, layer.digest))
 
 
 def _remove(store: Store, layers: list[_Layer], media_type: str, in_use: set[str]) -> list[_Layer]:
@@ -332,9 +340,9 @@ def _build(store: Store, name: Name, req: dict[str, Any], base: list[_Layer], co
             if requested:
                 _quantize(item, requested)
             if item.rewrite and media == MODEL:
-                _validate(item, emit)
-                # the real server stores a re-emitted copy, a new layer without "from"
-                item = _Layer(Layer(media, item.layer.digest, item.layer.size), item.status, info)
+                item = _copy_with_llama_quantize(store, item, emit)
+                info = item.gguf
+                assert info is not None
             if media == MODEL:
                 config.model_format = config.model_format or "gguf"
                 config.model_family = config.model_family or info.architecture

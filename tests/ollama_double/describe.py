@@ -67,6 +67,7 @@ class ModelView:
         self.licenses: list[str] = []
         self.adapters: list[str] = []
         self.projectors: list[str] = []
+        self.drafts: list[str] = []
         self.gguf: ggufmeta.GgufInfo | None = None
         for layer in manifest.layers:
             media = layer.media_type
@@ -77,6 +78,8 @@ class ModelView:
                 self.adapters.append(layer.digest)
             elif media == MEDIA + "projector":
                 self.projectors.append(layer.digest)
+            elif media == MEDIA + "draft":
+                self.drafts.append(layer.digest)
             elif media in (MEDIA + "template", MEDIA + "prompt"):
                 self.template = store.read_blob(layer.digest).decode("utf-8", "replace")
             elif media == MEDIA + "system":
@@ -235,6 +238,7 @@ def _modelfile(store: Store, name: Name, view: ModelView) -> str:
     ]
     lines += [f"ADAPTER {store.blob_path(d)}" for d in view.adapters]
     lines += [f"FROM {store.blob_path(d)}" for d in view.projectors]
+    lines += [f"DRAFT {store.blob_path(d)}" for d in view.drafts]  # as 0.33.0-rc2 shows it
     lines.append(f"TEMPLATE {_quote(view.template_text)}")
     if view.system:
         lines.append(f"SYSTEM {_quote(view.system)}")

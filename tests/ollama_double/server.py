@@ -98,7 +98,7 @@ class OllamaDouble:
     """
 
     def __init__(self, models_dir: str | os.PathLike[str], registry_dir: str | os.PathLike[str] | None = None,
-                 version: str = "0.33.0", host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> None:
+                 version: str = "0.33.0-rc2-0-gfb30760", host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the Ollama test double only listens on 127.0.0.1")
         self.models_dir = Path(models_dir)

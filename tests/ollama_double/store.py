@@ -170,6 +170,7 @@ class Store:
         self._index_lock = threading.RLock()
         self._files: dict[str, tuple[tuple[int, int, int, int], Manifest | None]] = {}
         self.memo: dict[str, Any] = {}  # caches derived from disk by other modules
+        self.mounted: set[str] = set()  # blobs a push mounted across repositories (push.py)
         self.memo_lock = threading.Lock()
         self._names: dict[tuple[str, str, str, str], Name | None] = {}
         self._dirs: dict[str, tuple[int, list[tuple[str, str, bool]]]] = {}
@@ -191,6 +192,10 @@ class Store:
 
     def ingest(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Stream bytes into a blob while hashing them; returns ("sha256:<hex>", size)."""
+        digest, size, _existed = self._ingest(chunks)
+        return digest, size
+
+    def _ingest(self, chunks: Iterable[bytes]) -> tuple[str, int, bool]:
         hasher = hashlib.sha256()
         size = 0
         fd, tmp_name = tempfile.mkstemp(prefix="sha256-tmp-", dir=self.blobs)
@@ -202,7 +207,8 @@ class Store:
                     size += len(chunk)
             digest = "sha256:" + hasher.hexdigest()
             final = self.blob_path(digest)
-            if final.exists():
+            existed = final.exists()
+            if existed:
                 os.unlink(tmp_name)
             else:
                 os.chmod(tmp_name, 0o644)
@@ -213,17 +219,21 @@ class Store:
             except FileNotFoundError:
                 pass
             raise
-        return digest, size
+        return digest, size, existed
 
-    def new_layer(self, data: bytes, media_type: str) -> tuple[Layer, str]:
-        """manifest.NewLayer: store bytes as a blob; returns the layer and its status line."""
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        path = self.blob_path(digest)
-        status = "using existing layer"
-        if not path.exists():
-            status = "creating new layer"
-            self.ingest([data])
-        return Layer(media_type, digest, len(data)), f"{status} {digest}"
+    def new_layer(self, data: bytes | Iterable[bytes], media_type: str) -> tuple[Layer, str]:
+        """manifest.NewLayer: store bytes (or streamed chunks) as a blob; returns the layer
+        and its status line."""
+        if isinstance(data, bytes):
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            existed = self.blob_path(digest).exists()
+            if not existed:
+                self.ingest([data])
+            size = len(data)
+        else:
+            digest, size, existed = self._ingest(data)
+        status = "using existing layer" if existed else "creating new layer"
+        return Layer(media_type, digest, size), f"{status} {digest}"
 
     def layer_from_blob(self, digest: str, media_type: str, from_: str) -> Layer:
         """manifest.NewLayerFromLayer: a layer for an existing blob."""

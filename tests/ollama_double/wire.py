@@ -124,6 +124,11 @@ class Exchange:
     def error(self, status: int, message: str) -> None:
         self.json(status, gojson.Struct(error=message))
 
+    def stream_json(self, status: int, value: Any) -> None:
+        """A streaming endpoint's one JSON reply (stream false, or an error before any
+        output): Ollama writes it itself, as `application/json` without gin's charset."""
+        self.send(status, gojson.dumps(value).encode("utf-8"), "application/json")
+
     def text(self, status: int, text: str) -> None:
         self.send(status, text.encode("utf-8"), "text/plain; charset=utf-8")
 
@@ -202,7 +207,7 @@ class StreamWriter:
     def fail(self, error: ApiError) -> None:
         """streamResponse's error: a real status before output, a final line after it."""
         if not self.started:
-            self.x.error(error.status, error.message)
+            self.x.stream_json(error.status, gojson.Struct(error=error.message))
             return
         self.x.write_chunk((gojson.dumps(gojson.Struct(error=error.message)) + "\n").encode("utf-8"))
         self.x.end_chunked()
