@@ -11,7 +11,7 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from .doit_plumbing import REPORT_META, Explained, emit, loaded, run
-from .errors import DoitOllamaError
+from .errors import DoitOllamaError, ServerError
 from .server import Server
 
 # The checklist's modules (lint, smoke, channels, fmt and the parser under them) are imported
@@ -79,6 +79,20 @@ def _test_models(names: list[str] | None, force: bool) -> Any:
             server = Server(project.host, timeout=project.timeout)
         return server
 
+    listing: list[Any] = []
+
+    def tags() -> Any:
+        # Every model checks the server's digest before its stored result is reused: one
+        # /api/tags for the run, and a server that is down is asked once, not once a model.
+        if not listing:
+            try:
+                listing.append(state.tags())
+            except ServerError as err:
+                listing.append(err)
+        if isinstance(listing[0], ServerError):
+            raise listing[0]
+        return listing[0]
+
     try:
         lock = state.lock()
         unknown = [n for n in names or [] if n not in state.by_name]
@@ -88,7 +102,7 @@ def _test_models(names: list[str] | None, force: bool) -> Any:
         sources = state.models if not names else [state.by_name[n] for n in names]
         outcomes = []
         for source in sources:
-            outcome = smoke.check_model(project, source, lock, state.tags, make_server,
+            outcome = smoke.check_model(project, source, lock, tags, make_server,
                                         force=force)
             outcomes.append(outcome)
             emit(smoke.render_outcome(outcome), "")

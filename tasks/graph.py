@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from . import modelfile
+from . import createrequest, modelfile
 from .errors import DoitOllamaError
 from .inputs import gather
 from .project import ModelSource, Project
@@ -80,7 +80,7 @@ def _origin(project: Project, source: ModelSource,
     given = next((args for name, args in mf.instructions if name == "model"), None)
     if given is None:
         return None
-    path = modelfile.expand_path(given, str(source.modelfile.parent))
+    path = createrequest.expand_path(given, str(source.modelfile.parent))
     return "file", project.relative(Path(path))
 
 

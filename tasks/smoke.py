@@ -1,10 +1,11 @@
 """Smoke tests of built models: `<tag>.test.toml` beside the Modelfile, results per digest.
 
 A test file lists cases (a prompt for /api/generate or messages for /api/chat, options, an
-optional format) and what each answer must satisfy. The results of a run are kept under
-.doit-ollama/tests/, one JSON file per model digest and test-file fingerprint: an unchanged
-model with unchanged tests is not asked again, and `doit promote` reads them to decide
-whether a version may become a channel's target.
+optional format) and what each answer must satisfy (JSON Schema by schemacheck.py). The
+results of a run are kept under .doit-ollama/tests/, one JSON file per model digest and
+test-file fingerprint: a model the server still holds at the locked digest, with unchanged
+tests, is not asked again, and `doit promote` reads them to decide whether a version may
+become a channel's target.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "SCHEMA_FORMAT",
     "TEST_SUFFIX",
     "Case",
     "CaseResult",
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 TEST_SUFFIX: Final = ".test.toml"
+# `format = "schema"`: send the case's expect.schema as Ollama's format (structured output).
+SCHEMA_FORMAT: Final = "schema"
 RESULTS_DIR: Final = "tests"
 RESULT_VERSION: Final = 1
 # Answers are stored for the report, cut to this many characters.
@@ -59,18 +63,20 @@ MAX_STORED_ANSWER: Final = 2000
 
 _TOP_KEYS: Final = {"case": "the list of cases ([[case]] tables)",
                     "defaults": "options and format shared by every case"}
-_DEFAULT_KEYS: Final = {"options": "model options", "format": '"json" or a JSON Schema table'}
+_FORMAT_HELP: Final = ('"json", "schema" (send the case\'s expect.schema) or a JSON Schema '
+                       "table (Ollama's structured output)")
+_DEFAULT_KEYS: Final = {"options": "model options", "format": _FORMAT_HELP}
 _CASE_KEYS: Final = {
     "name": "what the case checks (unique)",
     "prompt": "a prompt for /api/generate",
     "messages": "chat messages for /api/chat: [{role, content}, ...]",
     "options": "model options, e.g. { temperature = 0, seed = 42 }",
-    "format": '"json" or a JSON Schema table (Ollama\'s structured output)',
+    "format": _FORMAT_HELP,
     "expect": "what the answer must satisfy",
 }
 _EXPECT_KEYS: Final = {
     "json": "true: the answer is valid JSON",
-    "schema": "a JSON Schema the answer (as JSON) must match",
+    "schema": "a JSON Schema (draft 2020-12) the answer, as JSON, must match",
     "contains": "text (or list of texts) the answer must contain",
     "not-contains": "text (or list of texts) the answer must not contain",
     "regex": "regular expression(s) the answer must match (Python re.search)",
@@ -149,13 +155,24 @@ class _Reader:
         end = self.headers[index + 1] - 1 if index + 1 < len(self.headers) else len(self.lines)
         return self.headers[index], end
 
-    def line_of(self, key: str, index: int | None) -> int | None:
+    def find(self, key: str, index: int | None, start: int | None = None) -> int | None:
+        """The first line of case `index` (or of the file), from `start` on, that sets
+        `key`, or None."""
         first, last = self.region(index)
-        pattern = re.compile(r'(^|[\s{,.])("?)' + re.escape(key) + r'\2\s*=')
+        first = max(first, start or first)
+        # `key = ...`, `{ key = ... }`, or a table header `[case.expect.key]`
+        pattern = re.compile(r'(^|[\s{,.])("?)' + re.escape(key) + r'\2\s*=|^\s*\[[^\]]*\.("?)'
+                             + re.escape(key) + r'\3\s*\]')
         for number in range(first, last + 1):
             if pattern.search(self.lines[number - 1]):
                 return number
-        return first if index is not None and index < len(self.headers) else None
+        return None
+
+    def line_of(self, key: str, index: int | None) -> int | None:
+        found = self.find(key, index)
+        if found is None and index is not None and index < len(self.headers):
+            return self.headers[index]
+        return found
 
     def fail(self, message: str, key: str | None = None, index: int | None = None,
              line: int | None = None) -> SuiteError:
@@ -196,16 +213,26 @@ class _Reader:
             out[name] = [option] if kind == "list" and isinstance(option, str) else option
         return out
 
+    def schema(self, value: Any, key: str, where: str, index: int | None) -> Any:
+        """A valid JSON Schema, or an error at the line of the offending keyword."""
+        try:
+            schemacheck.check_schema(value, key)
+        except schemacheck.SchemaError as err:
+            # The schema's line, then each key of the path to the offending keyword in turn.
+            name = key.rsplit(".", 1)[-1]
+            line = self.find(name, index)
+            for step in err.path:
+                if isinstance(step, str) and line is not None:
+                    line = self.find(step, index, line) or line
+            raise self.fail(f"{where}: {err}", name, index, line) from None
+        return dict(value) if isinstance(value, Mapping) else value
+
     def format(self, value: Any, where: str, index: int | None) -> Any:
-        if value == "json":
+        if value in ("json", SCHEMA_FORMAT):
             return value
         if isinstance(value, Mapping):
-            try:
-                schemacheck.check_schema(value, "format")
-            except schemacheck.SchemaError as err:
-                raise self.fail(f"{where}: {err}", "format", index) from None
-            return dict(value)
-        raise self.fail(f'{where}: format must be "json" or a JSON Schema table, got {value!r}',
+            return self.schema(value, "format", where, index)
+        raise self.fail(f"{where}: format must be {_FORMAT_HELP}, got {value!r}",
                         "format", index)
 
     def texts(self, value: Any, key: str, where: str, index: int | None) -> tuple[str, ...]:
@@ -225,10 +252,7 @@ class _Reader:
             raise self.fail(f"{where}: expect.json must be true or false", "json", index)
         schema = value.get("schema")
         if schema is not None:
-            try:
-                schemacheck.check_schema(schema, "expect.schema")
-            except schemacheck.SchemaError as err:
-                raise self.fail(f"{where}: {err}", "schema", index) from None
+            schema = self.schema(schema, "expect.schema", where, index)
         regex = self.texts(value["regex"], "regex", where, index) if "regex" in value else ()
         for pattern in regex:
             try:
@@ -289,6 +313,13 @@ class _Reader:
         fmt = self.format(table["format"], where, index) if "format" in table \
             else defaults.get("format")
         expect = self.expect(table.get("expect", {}), where, index)
+        if fmt == SCHEMA_FORMAT:
+            if expect.schema is None:
+                raise self.fail(f'{where}: format = "schema" sends the case\'s expect.schema '
+                                "to Ollama, but this case has none; add [case.expect.schema] "
+                                'or give the case its own format ("json" or a schema table)',
+                                "format", index)
+            fmt = expect.schema
         line = self.headers[index] if index < len(self.headers) else None
         return Case(name, prompt, messages, options, fmt, expect, line)
 
@@ -354,9 +385,12 @@ def check_answer(expect: Expect, answer: str) -> list[str]:
             reasons.append(f"the answer is not valid JSON ({err})")
         else:
             if expect.schema is not None:
-                problems = schemacheck.validate(value, expect.schema)
+                try:
+                    problems = schemacheck.validate(value, expect.schema)
+                except schemacheck.SchemaError as err:
+                    problems = [f"the schema cannot be checked: {err}"]
                 if problems:
-                    reasons.append("the JSON does not match the schema: " + "; ".join(problems[:5]))
+                    reasons.append("the JSON does not match the schema: " + "; ".join(problems))
     for text in expect.contains:
         if text not in answer:
             reasons.append(f"the answer does not contain {text!r}")
@@ -478,7 +512,11 @@ class ModelOutcome:
 def check_model(project: Project, source: ModelSource, lock: Lock,
                tags: Callable[[], Mapping[tuple[str, str, str, str], Tag]],
                server: Callable[[], Server], *, force: bool = False) -> ModelOutcome:
-    """Run (or recall) the smoke tests of one built model."""
+    """Run (or recall) the smoke tests of one built model.
+
+    A stored result is reused only for the model the server holds now: `tags()` (one
+    /api/tags per run) must list the tag at the locked digest, whether or not the cases run.
+    """
     name = source.display
     path = suite_path(source.modelfile)
     relpath = project.relative(path)
@@ -488,20 +526,17 @@ def check_model(project: Project, source: ModelSource, lock: Lock,
     try:
         suite = load_suite(path)
     except SuiteError as err:
-        return ModelOutcome(name, "error", relpath, message=str(err),
+        where = f"{relpath}:{err.line}" if err.line else relpath
+        return ModelOutcome(name, "error", relpath, message=f"{where}: {err.msg}",
                             fix="fix the test file (`doit lint` checks it)")
     entry = lock.models.get(name)
     if entry is None:
         return ModelOutcome(name, "error", relpath,
                             message=f"{name} is not built (not in {project.relative(project.lock_path)})",
                             fix=f"doit build:{name}")
-    if not force:
-        stored = _stored(project, entry.digest, suite)
-        if stored is not None:
-            return ModelOutcome(name, "passed" if stored.passed else "failed", relpath,
-                                entry.digest, cached=True, result=stored,
-                                cases=list(stored.cases))
     try:
+        # Checked before a stored result is reused: a tag deleted or overwritten by hand
+        # since the tests passed must not be reported as passing.
         tag = tags().get(ModelName.parse(name).key)
         if tag is None or tag.digest != entry.digest:
             found = "is not on" if tag is None else f"is {tag.digest[:19]}… on"
@@ -509,6 +544,12 @@ def check_model(project: Project, source: ModelSource, lock: Lock,
                                 message=f"{name} {found} {project.host}, the lock says "
                                         f"{entry.digest[:19]}…; its tests would not test the "
                                         "locked model", fix=f"doit build:{name}")
+        if not force:
+            stored = _stored(project, entry.digest, suite)
+            if stored is not None:
+                return ModelOutcome(name, "passed" if stored.passed else "failed", relpath,
+                                    entry.digest, cached=True, result=stored,
+                                    cases=list(stored.cases))
         result = run_suite(server(), name, entry.digest, suite, relpath)
     except ServerError as err:
         return ModelOutcome(name, "error", relpath, entry.digest, message=str(err),

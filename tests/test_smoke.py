@@ -1,5 +1,6 @@
-"""Smoke tests: the test-file format, the answer checks, the JSON Schema subset, and
-`doit test` against the Ollama test double (as a user runs it: doit in a subprocess)."""
+"""Smoke tests: the test-file format, the answer checks, JSON Schema (by jsonschema), and
+`doit test` against the Ollama test double (as a user runs it: doit in a subprocess).
+tests/test_real_smoke.py runs smoke tests on a real model on a real Ollama."""
 
 from __future__ import annotations
 
@@ -105,8 +106,22 @@ def test_suite_paths() -> None:
     ('[[case]]\nname = "a"\n', 1, "give either prompt (generate) or messages (chat)"),
     ('[[case]]\nprompt = "x"\n', 1, "name is missing"),
     ('[[case]]\nname = "a"\nmessages = [{ role = "robot", content = "x" }]\n', 3, "role must be one of"),
-    ('[[case]]\nname = "a"\nprompt = "x"\n[case.expect]\nschema = { type = "object", format = "email" }\n',
-     5, "unsupported keyword(s) format"),
+    ('[[case]]\nname = "a"\nprompt = "x"\n[case.expect]\nschema = { type = "dict" }\n', 5,
+     "case 1 ('a'): expect.schema is not a valid JSON Schema (draft 2020-12): 'dict' is not "
+     "valid under any of the given schemas (at expect.schema.type)"),
+    ('[[case]]\nname = "a"\nprompt = "x"\n[case.expect.schema]\ntype = "object"\n'
+     '[case.expect.schema.properties]\nsize = { type = "integer" }\nkind = { minLength = "two" }\n', 8,
+     "'two' is not of type 'integer' (at expect.schema.properties.kind.minLength)"),
+    ('[[case]]\nname = "a"\nprompt = "x"\n[case.expect.schema]\nrequired = "answer"\n', 5,
+     "'answer' is not of type 'array' (at expect.schema.required)"),
+    ('[[case]]\nname = "a"\nprompt = "x"\nformat = { type = "object", maxItems = -1 }\n', 4,
+     "format is not a valid JSON Schema (draft 2020-12): -1 is less than the minimum of 0"),
+    ('[[case]]\nname = "a"\nprompt = "x"\n[case.expect.schema]\n'
+     '"$schema" = "https://example.com/my-schema"\n', 5, "unknown $schema"),
+    ('[[case]]\nname = "a"\nprompt = "x"\nformat = "schema"\n[case.expect]\njson = true\n', 4,
+     'format = "schema" sends the case\'s expect.schema to Ollama, but this case has none'),
+    ('[defaults]\nformat = "schema"\n\n[[case]]\nname = "a"\nprompt = "x"\n', 4,
+     "but this case has none"),
     ('[[case]]\nname = "a"\nprompt = "x"\n[case.expect]\nregex = "("\n', 5, "not a regular expression"),
     ('[[case]]\nname = "a"\nprompt = "x"\n[case.expect]\nmax-length = 0\n', 5, "positive integer"),
     ('[[case]]\nname = "a"\nprompt = "x"\n\n[[case]]\nname = "a"\nprompt = "y"\n', 6, "used twice"),
@@ -138,7 +153,7 @@ def test_invalid_test_files_name_the_line(tmp_path: Path, text: str, line: int |
     (Expect(max_length=5), "123456", "6 characters long, more than max-length 5"),
     (Expect(), "   ", "the answer is empty"),
     (Expect(json=True, schema={"type": "object", "required": ["answer"]}), "{\"x\": 1}",
-     "required property 'answer' is missing"),
+     "the JSON does not match the schema: $: 'answer' is a required property"),
 ])
 def test_check_answer(expect: Expect, answer: str, reason: str | None) -> None:
     reasons = smoke.check_answer(expect, answer)
@@ -149,38 +164,50 @@ def test_check_answer(expect: Expect, answer: str, reason: str | None) -> None:
 
 
 SCHEMA = {
+    "$defs": {"source": {"type": "string", "pattern": "^[A-Z]"}},
     "type": "object",
     "required": ["answer", "confidence", "sources"],
     "additionalProperties": False,
     "properties": {
         "answer": {"type": "string", "minLength": 1, "maxLength": 20},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-        "sources": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+        "sources": {"type": "array", "items": {"$ref": "#/$defs/source"}, "maxItems": 2,
+                    "uniqueItems": True},
         "kind": {"enum": ["faq", "doc"]},
         "count": {"type": "integer"},
+        "score": {"oneOf": [{"type": "integer", "multipleOf": 10}, {"const": "n/a"}]},
+        "mail": {"type": "string", "format": "email"},
     },
+    "if": {"properties": {"kind": {"const": "doc"}}, "required": ["kind"]},
+    "then": {"properties": {"sources": {"minItems": 1}}},
 }
 
 
 @pytest.mark.parametrize(("value", "problem"), [
     ({"answer": "ok", "confidence": 0.5, "sources": []}, None),
-    ({"answer": "ok", "confidence": 1, "sources": ["a"], "kind": "faq", "count": 2.0}, None),
-    ({"answer": "ok", "confidence": 0.5}, "$: required property 'sources' is missing"),
-    ({"answer": "ok", "confidence": "high", "sources": []}, "$.confidence: expected number, got string"),
-    ({"answer": "ok", "confidence": 1.5, "sources": []}, "$.confidence: 1.5 is more than the maximum 1"),
-    ({"answer": "ok", "confidence": -1, "sources": []}, "less than the minimum 0"),
-    ({"answer": "", "confidence": 0, "sources": []}, "$.answer: shorter than 1 characters"),
-    ({"answer": "x" * 21, "confidence": 0, "sources": []}, "$.answer: longer than 20 characters"),
-    ({"answer": "ok", "confidence": 0, "sources": [1]}, "$.sources[0]: expected string, got integer"),
-    ({"answer": "ok", "confidence": 0, "sources": ["a", "b", "c"]}, "more than 2 items"),
-    ({"answer": "ok", "confidence": 0, "sources": [], "kind": "blog"}, "is not one of"),
-    ({"answer": "ok", "confidence": 0, "sources": [], "extra": 1}, "property 'extra' is not allowed"),
-    ({"answer": "ok", "confidence": True, "sources": []}, "expected number, got boolean"),
-    ({"answer": "ok", "confidence": 0, "sources": [], "count": 1.5}, "expected integer, got number"),
-    ([1, 2], "$: expected object, got array"),
+    ({"answer": "ok", "confidence": 1, "sources": ["A"], "kind": "faq", "count": 2.0,
+      "score": 30, "mail": "help@example.com"}, None),
+    ({"answer": "ok", "confidence": 0, "sources": [], "score": "n/a"}, None),
+    ({"answer": "ok", "confidence": 0.5}, "$: 'sources' is a required property"),
+    ({"answer": "ok", "confidence": "high", "sources": []}, "$.confidence: 'high' is not of type 'number'"),
+    ({"answer": "ok", "confidence": 1.5, "sources": []}, "$.confidence: 1.5 is greater than the maximum of 1"),
+    # (jsonschema's wording for minLength/minItems 1 changed: "is too short", "should be non-empty")
+    ({"answer": "", "confidence": 0, "sources": []}, "$.answer: ''"),
+    ({"answer": "x" * 21, "confidence": 0, "sources": []}, "$.answer: 'xxxxxxxxxxxxxxxxxxxxx' is too long"),
+    ({"answer": "ok", "confidence": 0, "sources": ["faq"]}, "$.sources[0]: 'faq' does not match '^[A-Z]'"),
+    ({"answer": "ok", "confidence": 0, "sources": ["A", "B", "C"]}, "$.sources: ['A', 'B', 'C'] is too long"),
+    ({"answer": "ok", "confidence": 0, "sources": ["A", "A"]}, "has non-unique elements"),
+    ({"answer": "ok", "confidence": 0, "sources": [], "kind": "blog"}, "$.kind: 'blog' is not one of ['faq', 'doc']"),
+    ({"answer": "ok", "confidence": 0, "sources": [], "kind": "doc"}, "$.sources: []"),
+    ({"answer": "ok", "confidence": 0, "sources": [], "extra": 1}, "Additional properties are not allowed ('extra' was unexpected)"),
+    ({"answer": "ok", "confidence": True, "sources": []}, "$.confidence: True is not of type 'number'"),
+    ({"answer": "ok", "confidence": 0, "sources": [], "count": 1.5}, "$.count: 1.5 is not of type 'integer'"),
+    ({"answer": "ok", "confidence": 0, "sources": [], "score": 25}, "$.score: 25 is not valid under any of the given schemas"),
+    ({"answer": "ok", "confidence": 0, "sources": [], "mail": "nobody"}, "$.mail: 'nobody' is not a 'email'"),
+    ([1, 2], "$: [1, 2] is not of type 'object'"),
 ])
-def test_json_schema_subset(value: object, problem: str | None) -> None:
-    schemacheck.check_schema(SCHEMA)
+def test_json_schema_keywords_of_draft_2020_12(value: object, problem: str | None) -> None:
+    schemacheck.check_schema(SCHEMA, "expect.schema")
     errors = schemacheck.validate(value, SCHEMA)
     if problem is None:
         assert errors == []
@@ -188,11 +215,56 @@ def test_json_schema_subset(value: object, problem: str | None) -> None:
         assert len(errors) == 1 and problem in errors[0], errors
 
 
-def test_unsupported_schema_keywords_are_refused() -> None:
-    with pytest.raises(schemacheck.SchemaError, match="unsupported keyword.*oneOf"):
-        schemacheck.check_schema({"type": "object", "properties": {"a": {"oneOf": []}}})
-    with pytest.raises(schemacheck.SchemaError, match="type must be one of"):
-        schemacheck.check_schema({"type": "dict"})
+def test_a_schema_may_name_an_older_draft() -> None:
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#",
+              "definitions": {"n": {"type": "integer"}}, "items": [{"$ref": "#/definitions/n"}]}
+    schemacheck.check_schema(schema, "expect.schema")  # tuple-form items: draft 7, not 2020-12
+    assert schemacheck.validate([1, "x"], schema) == []
+    assert schemacheck.validate(["x"], schema) == ["$[0]: 'x' is not of type 'integer'"]
+    with pytest.raises(schemacheck.SchemaError, match=r"\(draft 7\): 3 is not valid"):
+        schemacheck.check_schema({**schema, "items": 3}, "expect.schema")
+
+
+def test_a_reference_to_nowhere_is_a_clear_reason_and_nothing_is_fetched() -> None:
+    expect = Expect(json=True, schema={"$ref": "#/$defs/missing"})
+    reasons = smoke.check_answer(expect, "{}")
+    assert reasons == [reasons[0]] and "the schema cannot be checked: a $ref in the schema " \
+        "cannot be resolved" in reasons[0] and "#/$defs/name" in reasons[0], reasons
+    # a remote reference is not retrieved (no network in a smoke test; warnings are errors)
+    remote = Expect(json=True, schema={"$ref": "http://127.0.0.1:9/schema.json"})
+    assert "cannot be resolved" in smoke.check_answer(remote, "{}")[0]
+
+
+def test_many_violations_are_reported_with_a_count() -> None:
+    schema = {"type": "array", "items": {"type": "string"}}
+    errors = schemacheck.validate(list(range(12)), schema)
+    assert errors[:5] == [f"$[{n}]: {n} is not of type 'string'" for n in range(5)]
+    assert errors[-1] == "and 7 more" and len(errors) == 6
+
+
+def test_format_schema_sends_the_expected_schema_to_ollama(tmp_path: Path) -> None:
+    path = write(tmp_path / "v1.test.toml", """
+[defaults]
+format = "schema"
+
+[[case]]
+name = "structured"
+prompt = "Capital of France?"
+[case.expect.schema]
+type = "object"
+required = ["city"]
+properties = { city = { "$ref" = "#/$defs/city" } }
+"$defs" = { city = { enum = ["Paris", "Lyon"] } }
+
+[[case]]
+name = "plain JSON mode"
+prompt = "Anything"
+format = "json"
+""")
+    structured, plain = smoke.load_suite(path).cases
+    assert structured.format == structured.expect.schema
+    assert structured.format["properties"]["city"] == {"$ref": "#/$defs/city"}
+    assert plain.format == "json"
 
 
 # --- doit test against the double ------------------------------------------------------------------
@@ -226,10 +298,11 @@ def test_doit_test_passes_fails_and_keeps_results_per_digest(repo: DoitRepo,
     stored = list((repo.root / ".doit-ollama" / "tests").glob(f"{digest}-*.json"))
     assert len(stored) == 1 and json.loads(stored[0].read_text())["passed"] is True
 
-    # unchanged model, unchanged tests: not asked again, and no server needed at all
+    # unchanged model, unchanged tests: not asked again; one /api/tags checks that the
+    # server still holds the tested digest
     ollama_double.controls.reset_requests()
     result = repo.doit("test")
-    assert ollama_double.controls.requests() == []
+    assert [(r.method, r.path) for r in ollama_double.controls.requests()] == [("GET", "/api/tags")]
     assert "stored result for this digest and test file" in result.out
 
     # a comment in the test file changes nothing; a new case runs the suite again
@@ -297,3 +370,125 @@ def test_an_invalid_test_file_fails_doit_test(repo: DoitRepo) -> None:
     repo.write("models/bot/v1.test.toml", '[[case]]\nname = "a"\npromt = "x"\n')
     result = repo.doit("test", "bot:v1", expect=1)
     assert "models/bot/v1.test.toml:3: case 1 ('a'): unknown key 'promt'" in result.out
+
+
+def test_a_stored_pass_is_never_reported_for_a_model_the_server_no_longer_holds(
+        repo: DoitRepo, ollama_double: OllamaDouble) -> None:
+    import ollama
+
+    repo.doit("build")
+    repo.doit("test", "bot:v1")
+    locked = repo.lock().models["bot:v1"].digest
+    with ollama.Client(host=ollama_double.url) as client:
+        # overwritten by hand with other content: the stored pass is of another model
+        client.create("bot:v1", from_=BASE, system="Changed by hand.")
+        ollama_double.controls.reset_requests()
+        result = repo.doit("test", "bot:v1", expect=1)
+        assert "  pass  " not in result.out and "stored result" not in result.out
+        assert "bot:v1: error: bot:v1 is sha256:" in result.out
+        assert f"the lock says {locked[:19]}…; its tests would not test the locked model" \
+            in result.out
+        assert inference_calls(ollama_double) == 0
+        assert ollama_double.controls.count("GET", "/api/tags") == 1
+        # deleted by hand
+        client.delete("bot:v1")
+        result = repo.doit("test", "bot:v1", expect=1)
+        assert f"bot:v1: error: bot:v1 is not on {ollama_double.host}" in result.out
+        assert "fix: doit build:bot:v1" in result.out
+    # doit build restores the locked digest: the stored result is that model's again
+    repo.doit("build")
+    ollama_double.controls.reset_requests()
+    result = repo.doit("test", "bot:v1")
+    assert "stored result for this digest and test file" in result.out
+    assert inference_calls(ollama_double) == 0
+
+
+def test_one_tags_request_checks_every_model_and_a_server_down_is_asked_once(
+        repo: DoitRepo, ollama_double: OllamaDouble) -> None:
+    repo.write("models/other/v1.test.toml", SUITE.replace("bot:v1", "other:v1"))
+    repo.doit("build")
+    repo.doit("test", expect=None)
+    ollama_double.controls.reset_requests()
+    repo.doit("test", expect=None)
+    assert ollama_double.controls.count("GET", "/api/tags") == 1
+    assert inference_calls(ollama_double) == 0
+    ollama_double.controls.fail_next("GET", "/api/tags", status=500, message="down", times=None)
+    ollama_double.controls.reset_requests()
+    result = repo.doit("test", expect=1)
+    assert result.out.count(": down") == 2, result.out
+    assert "  pass  " not in result.out and "stored result" not in result.out
+    assert ollama_double.controls.count("GET", "/api/tags") == 1
+
+
+def test_doit_test_sends_the_schema_as_format_and_checks_it_with_jsonschema(
+        repo: DoitRepo, ollama_double: OllamaDouble) -> None:
+    # $ref, $defs, enum and pattern: refused by the hand-written subset this replaced
+    repo.write("models/bot/v1.test.toml", """
+[[case]]
+name = "structured output"
+messages = [{ role = "user", content = "How do I reset my password?" }]
+format = "schema"
+[case.expect.schema]
+type = "object"
+required = ["model", "prompt", "reply_id"]
+"$defs" = { id = { type = "string", pattern = "^[0-9a-f]{12}$" } }
+[case.expect.schema.properties]
+model = { enum = ["bot:v1"] }
+reply_id = { "$ref" = "#/$defs/id" }
+""")
+    repo.doit("build")
+    result = repo.doit("test", "bot:v1")
+    assert "  pass  structured output\n" in result.out
+    # the same schema, made to fail: the reason is jsonschema's, with the JSON path
+    path = repo.root / "models" / "bot" / "v1.test.toml"
+    path.write_text(path.read_text().replace('enum = ["bot:v1"]', 'enum = ["bot:v2"]'))
+    result = repo.doit("test", "bot:v1", expect=1)
+    assert "FAIL  structured output: the JSON does not match the schema: " \
+        "$.model: 'bot:v1' is not one of ['bot:v2']" in result.out
+
+
+def test_an_invalid_schema_is_one_message_with_file_line_and_case(repo: DoitRepo,
+                                                                   ollama_double: OllamaDouble) -> None:
+    repo.write("models/bot/v1.test.toml", """[[case]]
+name = "structured output"
+prompt = "x"
+[case.expect.schema]
+type = "object"
+properties = { answer = { type = "text" } }
+""")
+    repo.doit("build")
+    ollama_double.controls.reset_requests()
+    result = repo.doit("test", "bot:v1", expect=1)
+    assert "bot:v1: error: models/bot/v1.test.toml:6: case 1 ('structured output'): " \
+        "expect.schema is not a valid JSON Schema (draft 2020-12): 'text' is not valid under " \
+        "any of the given schemas (at expect.schema.properties.answer.type)" in result.out
+    assert inference_calls(ollama_double) == 0
+    lint = repo.doit("lint", expect=1)
+    assert "models/bot/v1.test.toml:6" in lint.out and "not a valid JSON Schema" in lint.out
+
+
+def test_the_double_cuts_a_json_answer_at_num_predict_as_a_real_server_does(
+        ollama_double: OllamaDouble, registry) -> None:  # type: ignore[no-untyped-def]
+    import ollama
+
+    registry.publish(BASE, seed=1)
+    with ollama.Client(host=ollama_double.url) as client:
+        client.pull(BASE)
+        client.create("short:v1", from_=BASE, parameters={"num_predict": 2})
+        whole = client.generate(BASE, "How do I reset my password?", format="json")
+        assert whole.done_reason == "stop" and json.loads(whole.response)
+        cut = client.generate(BASE, "How do I reset my password?", format="json",
+                              options={"num_predict": 2})
+        assert cut.done_reason == "length" and whole.response.startswith(cut.response)
+        assert cut.response != whole.response
+        # the model's own num_predict parameter applies when the request gives none
+        chat = client.chat("short:v1", [{"role": "user", "content": "How do I reset it?"}],
+                           format="json")
+        assert chat.done_reason == "length" and chat.message.content.count(" ") <= 2
+
+
+def test_jsonschema_is_imported_by_doit_test_and_never_by_doit_build(repo: DoitRepo) -> None:
+    imports = repo.env(PYTHONPROFILEIMPORTTIME="1")  # python -X importtime: one line per import
+    for _ in range(2):  # a build that creates, then a no-op build
+        assert " jsonschema\n" not in repo.doit("build", env=imports).err
+    assert " jsonschema\n" in repo.doit("test", env=imports).err

@@ -11,9 +11,11 @@ The rule (also in docs/testing.md):
   - Otherwise: `Test double reply <reply_id> from <model>: <prompt>`.
 * `prompt` is the generate prompt, or the content of the last user message for chat.
   The seed is options.seed, else the model's `seed` parameter, else 0.
-* Streaming splits the reply into word chunks (one NDJSON line each); `options.num_predict`
-  caps the number of chunks (done_reason "length"); counts and durations are derived from
-  word counts, so everything except `created_at` repeats exactly.
+* Streaming splits the reply into word chunks (one NDJSON line each); `num_predict` (the
+  request's options, else the model's parameter) caps the number of chunks, JSON replies
+  included, as a real server cuts a JSON answer mid-object (done_reason "length"); counts
+  and durations are derived from word counts, so everything except `created_at` repeats
+  exactly.
 """
 
 from __future__ import annotations
@@ -71,12 +73,13 @@ class Reply:
         yield from self.chunks
 
 
-def _seed(options: dict[str, Any] | None, view: ModelView) -> int:
-    for source in (options or {}, view.options):
-        value = source.get("seed")
+def _option(name: str, options: dict[str, Any] | None, view: ModelView) -> int | None:
+    """The request's option, else the model's parameter (as Ollama merges them)."""
+    for source in (options if isinstance(options, dict) else {}, view.options):
+        value = source.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return int(value)
-    return 0
+    return None
 
 
 def make_reply(view: ModelView, display: str, req: dict[str, Any], chat: bool, scripted: str | None) -> Reply:
@@ -93,12 +96,11 @@ def make_reply(view: ModelView, display: str, req: dict[str, Any], chat: bool, s
         prompt = req["prompt"] or ""
         conversation = [("user", prompt)]
     options = req["options"]
-    limit = options.get("num_predict") if isinstance(options, dict) else None
-    limit = int(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None
+    limit = _option("num_predict", options, view)
     words = len((system + " " + " ".join(c for _, c in conversation)).split())
     if scripted is not None:
         return Reply(scripted, words, limit)
-    seed = _seed(options, view)
+    seed = _option("seed", options, view) or 0
     key = json.dumps([view.manifest.digest, system, conversation, seed], sort_keys=True)
     reply_id = hashlib.sha256(key.encode()).hexdigest()[:12]
     fmt = req["format"]
@@ -107,7 +109,7 @@ def make_reply(view: ModelView, display: str, req: dict[str, Any], chat: bool, s
     if json_mode:
         text = json.dumps({"model": display, "prompt": prompt, "reply_id": reply_id},
                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return Reply(text, words, None)  # a truncated JSON object would be useless
+        return Reply(text, words, limit)
     return Reply(f"Test double reply {reply_id} from {display}: {prompt}", words, limit)
 
 
